@@ -1,0 +1,33 @@
+#ifndef TRACEGATE_SHIMS_H
+#define TRACEGATE_SHIMS_H
+
+#include <stddef.h>
+#include <protobuf-c/protobuf-c.h>
+
+/// A bump allocator for one protobuf-c unpack. Every allocation of the unpacked
+/// message comes from a few large blocks, and the whole message is released at
+/// once by tg_arena_destroy. protobuf-c's default allocator does one malloc per
+/// field value, which dominates unpack time for span-heavy requests.
+typedef struct tg_arena_block tg_arena_block;
+
+typedef struct tg_arena {
+    tg_arena_block *head;   /* newest block; older ones linked behind it */
+    size_t used;            /* bytes used in head */
+    size_t capacity;        /* usable bytes in head */
+    size_t total;           /* bytes obtained from malloc, for metrics */
+    int failed;             /* set when malloc failed */
+    ProtobufCAllocator allocator;
+} tg_arena;
+
+/// Prepares an arena whose first block holds at least `initial` bytes.
+void tg_arena_init(tg_arena *arena, size_t initial);
+
+/// Frees every block. The arena can be initialised again afterwards.
+void tg_arena_destroy(tg_arena *arena);
+
+/// The allocator to pass to protobuf-c; valid while the arena lives.
+static inline ProtobufCAllocator *tg_arena_allocator(tg_arena *arena) {
+    return &arena->allocator;
+}
+
+#endif

@@ -1,0 +1,48 @@
+/// One thing wrong with a configuration file, located precisely enough to fix it.
+public struct ConfigProblem: Error, Hashable, Sendable, CustomStringConvertible {
+    public var file: String
+    /// 1-based line, or 0 when the problem is not tied to a line (a missing section).
+    public var line: Int
+    /// Dotted path to the key at fault, e.g. `exporters.postgres.dsn`.
+    public var path: String
+    public var message: String
+
+    public init(file: String, line: Int, path: String, message: String) {
+        self.file = file
+        self.line = line
+        self.path = path
+        self.message = message
+    }
+
+    /// `file:line: path: message`, the form `tracegate validate` prints.
+    public var description: String {
+        let location = line > 0 ? "\(file):\(line)" : file
+        return path.isEmpty ? "\(location): \(message)" : "\(location): \(path): \(message)"
+    }
+}
+
+/// All problems found in one configuration, reported together.
+public struct ConfigErrors: Error, Sendable, CustomStringConvertible {
+    public var problems: [ConfigProblem]
+
+    public init(_ problems: [ConfigProblem]) { self.problems = problems }
+
+    public var description: String { problems.map(\.description).joined(separator: "\n") }
+}
+
+/// Collects problems while a configuration is read, so that every problem is
+/// reported at once rather than the first one only.
+public final class ConfigDiagnostics {
+    public let file: String
+    public let environment: [String: String]
+    public private(set) var problems: [ConfigProblem] = []
+
+    public init(file: String, environment: [String: String]) {
+        self.file = file
+        self.environment = environment
+    }
+
+    public func report(line: Int, path: String, _ message: String) {
+        problems.append(ConfigProblem(file: file, line: line, path: path, message: message))
+    }
+}

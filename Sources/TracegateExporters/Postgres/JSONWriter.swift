@@ -1,0 +1,144 @@
+import TracegateCore
+
+/// Writes the jsonb text of attributes, events and links straight into a COPY
+/// buffer, with no intermediate objects. Mapping of `AnyValue`: string, bool,
+/// int and double as themselves (non-finite doubles as the strings "NaN",
+/// "Infinity", "-Infinity", which jsonb numbers cannot hold), bytes as base64,
+/// array as an array, kvlist as an object, an unset value as null.
+struct JSONWriter {
+    var out: [UInt8]
+
+    init(into out: [UInt8]) { self.out = out }
+
+    mutating func attributes(_ attributes: [Attribute]) {
+        out.append(UInt8(ascii: "{"))
+        for (i, a) in attributes.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            string(a.key)
+            out.append(UInt8(ascii: ":"))
+            value(a.value)
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
+    mutating func value(_ v: AnyValue) {
+        switch v {
+        case .empty: raw("null")
+        case .string(let s): string(s)
+        case .bool(let b): raw(b ? "true" : "false")
+        case .int(let i): integer(i)
+        case .double(let d):
+            if d.isFinite {
+                raw(d == d.rounded() && abs(d) < 1e15 ? "\(Int64(d))" : "\(d)")
+            } else {
+                string(d.isNaN ? "NaN" : (d > 0 ? "Infinity" : "-Infinity"))
+            }
+        case .bytes(let b): base64(b)
+        case .array(let items):
+            out.append(UInt8(ascii: "["))
+            for (i, item) in items.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                value(item)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .kvlist(let kv): attributes(kv)
+        }
+    }
+
+    mutating func events(_ events: [SpanEvent]) {
+        out.append(UInt8(ascii: "["))
+        for (i, e) in events.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            raw("{\"name\":")
+            string(e.name)
+            raw(",\"time_unix_nano\":")
+            integer(Int64(bitPattern: e.timeUnixNano))
+            raw(",\"attributes\":")
+            attributes(e.attributes)
+            if e.droppedAttributesCount > 0 {
+                raw(",\"dropped_attributes_count\":")
+                integer(Int64(e.droppedAttributesCount))
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(UInt8(ascii: "]"))
+    }
+
+    mutating func links(_ links: [SpanLink]) {
+        out.append(UInt8(ascii: "["))
+        for (i, l) in links.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            raw("{\"trace_id\":\"")
+            raw(l.traceID.hex)
+            raw("\",\"span_id\":\"")
+            raw(l.spanID.hex)
+            raw("\",\"trace_state\":")
+            string(l.traceState)
+            raw(",\"flags\":")
+            integer(Int64(l.flags))
+            raw(",\"attributes\":")
+            attributes(l.attributes)
+            if l.droppedAttributesCount > 0 {
+                raw(",\"dropped_attributes_count\":")
+                integer(Int64(l.droppedAttributesCount))
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(UInt8(ascii: "]"))
+    }
+
+    mutating func raw(_ s: String) {
+        var s = s
+        s.withUTF8 { out.append(contentsOf: $0) }
+    }
+
+    mutating func integer(_ i: Int64) { raw(String(i)) }
+
+    mutating func string(_ s: String) {
+        out.append(UInt8(ascii: "\""))
+        var s = s
+        s.withUTF8 { bytes in
+            var runStart = 0
+            for (i, c) in bytes.enumerated() where c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") {
+                out.append(contentsOf: bytes[runStart..<i])
+                runStart = i + 1
+                switch c {
+                case UInt8(ascii: "\""): raw("\\\"")
+                case UInt8(ascii: "\\"): raw("\\\\")
+                case 0x0A: raw("\\n")
+                case 0x0D: raw("\\r")
+                case 0x09: raw("\\t")
+                default:
+                    raw("\\u00")
+                    out.append(hexDigitChar(c >> 4))
+                    out.append(hexDigitChar(c & 0xF))
+                }
+            }
+            out.append(contentsOf: bytes[runStart...])
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    mutating func base64(_ bytes: [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        var i = 0
+        while i + 3 <= bytes.count {
+            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+            for shift in [18, 12, 6, 0] { out.append(base64Alphabet[Int(n >> UInt32(shift) & 63)]) }
+            i += 3
+        }
+        let rest = bytes.count - i
+        if rest > 0 {
+            let n = UInt32(bytes[i]) << 16 | (rest == 2 ? UInt32(bytes[i + 1]) << 8 : 0)
+            out.append(base64Alphabet[Int(n >> 18 & 63)])
+            out.append(base64Alphabet[Int(n >> 12 & 63)])
+            out.append(rest == 2 ? base64Alphabet[Int(n >> 6 & 63)] : UInt8(ascii: "="))
+            out.append(UInt8(ascii: "="))
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
+
+private let base64Alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+private func hexDigitChar(_ v: UInt8) -> UInt8 { v < 10 ? UInt8(ascii: "0") + v : UInt8(ascii: "a") + v - 10 }

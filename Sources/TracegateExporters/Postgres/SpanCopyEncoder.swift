@@ -1,0 +1,111 @@
+import TracegateCore
+
+/// Builds the PostgreSQL binary COPY stream for `trace_spans` rows.
+///
+/// Format: the 19-byte header, then per row an int16 column count and per
+/// column an int32 length (-1 for NULL) followed by the value in the type's
+/// binary send format, then the int16 trailer -1. jsonb's binary form is a
+/// version byte (1) followed by the JSON text.
+enum SpanCopyEncoder {
+    /// The column list, in the order rows are encoded.
+    static let columns = [
+        "trace_id", "span_id", "parent_span_id", "trace_state", "name", "kind", "service_name",
+        "scope_name", "scope_version", "start_time", "end_time", "duration_ns", "status_code",
+        "status_message", "flags", "attributes", "resource_attributes", "events", "links",
+        "dropped_attributes_count", "dropped_events_count", "dropped_links_count",
+    ]
+
+    static func copyStatement(table: String) -> String {
+        "COPY \(table) (\(columns.joined(separator: ", "))) FROM STDIN (FORMAT binary)"
+    }
+
+    /// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
+    static let postgresEpochOffsetMicros: Int64 = 946_684_800_000_000
+
+    static func encode(_ batch: SpanBatch) -> [UInt8] {
+        var w = JSONWriter(into: [])
+        w.out.reserveCapacity(64 + batch.spanCount * 512)
+        w.out.append(contentsOf: Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00])
+        appendInt32(0, &w.out)  // flags
+        appendInt32(0, &w.out)  // header extension length
+        for rs in batch.resourceSpans {
+            let serviceName = rs.resource.serviceName
+            // Every span of a resource carries the same resource attributes:
+            // render them once.
+            var resourceJSON = JSONWriter(into: [1])
+            resourceJSON.attributes(rs.resource.attributes)
+            for ss in rs.scopeSpans {
+                for span in ss.spans {
+                    appendInt16(Int16(columns.count), &w.out)
+                    appendField(span.traceID.bytes, &w.out)
+                    appendField(span.spanID.bytes, &w.out)
+                    if let parent = span.parentSpanID { appendField(parent.bytes, &w.out) } else { appendInt32(-1, &w.out) }
+                    appendText(span.traceState, &w.out)
+                    appendText(span.name, &w.out)
+                    appendInt32(2, &w.out); appendInt16(Int16(clamping: span.kind.rawValue), &w.out)
+                    appendText(serviceName, &w.out)
+                    appendText(ss.scope.name, &w.out)
+                    appendText(ss.scope.version, &w.out)
+                    appendTimestamp(span.startTimeUnixNano, &w.out)
+                    appendTimestamp(span.endTimeUnixNano, &w.out)
+                    appendInt32(8, &w.out); appendInt64(Int64(clamping: span.durationNanos), &w.out)
+                    appendInt32(2, &w.out); appendInt16(Int16(clamping: span.status.code.rawValue), &w.out)
+                    appendText(span.status.message, &w.out)
+                    appendInt32(8, &w.out); appendInt64(Int64(span.flags), &w.out)
+                    appendJSONB(&w) { $0.attributes(span.attributes) }
+                    appendField(resourceJSON.out, &w.out)
+                    appendJSONB(&w) { $0.events(span.events) }
+                    appendJSONB(&w) { $0.links(span.links) }
+                    appendInt32(4, &w.out); appendInt32(Int32(clamping: span.droppedAttributesCount), &w.out)
+                    appendInt32(4, &w.out); appendInt32(Int32(clamping: span.droppedEventsCount), &w.out)
+                    appendInt32(4, &w.out); appendInt32(Int32(clamping: span.droppedLinksCount), &w.out)
+                }
+            }
+        }
+        appendInt16(-1, &w.out)
+        return w.out
+    }
+
+    /// Reserves the length word, writes the jsonb value in place, then patches
+    /// the length: no temporary buffer per column.
+    private static func appendJSONB(_ w: inout JSONWriter, _ body: (inout JSONWriter) -> Void) {
+        let lengthAt = w.out.count
+        appendInt32(0, &w.out)
+        w.out.append(1)  // jsonb binary format version
+        body(&w)
+        let length = Int32(w.out.count - lengthAt - 4)
+        w.out.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: length.bigEndian, toByteOffset: lengthAt, as: Int32.self)
+        }
+    }
+
+    private static func appendTimestamp(_ unixNanos: UInt64, _ out: inout [UInt8]) {
+        appendInt32(8, &out)
+        appendInt64(Int64(unixNanos / 1000) - postgresEpochOffsetMicros, &out)
+    }
+
+    private static func appendText(_ s: String, _ out: inout [UInt8]) {
+        var s = s
+        s.withUTF8 { bytes in
+            appendInt32(Int32(bytes.count), &out)
+            out.append(contentsOf: bytes)
+        }
+    }
+
+    private static func appendField(_ bytes: [UInt8], _ out: inout [UInt8]) {
+        appendInt32(Int32(bytes.count), &out)
+        out.append(contentsOf: bytes)
+    }
+
+    @inline(__always) static func appendInt16(_ v: Int16, _ out: inout [UInt8]) {
+        withUnsafeBytes(of: v.bigEndian) { out.append(contentsOf: $0) }
+    }
+
+    @inline(__always) static func appendInt32(_ v: Int32, _ out: inout [UInt8]) {
+        withUnsafeBytes(of: v.bigEndian) { out.append(contentsOf: $0) }
+    }
+
+    @inline(__always) static func appendInt64(_ v: Int64, _ out: inout [UInt8]) {
+        withUnsafeBytes(of: v.bigEndian) { out.append(contentsOf: $0) }
+    }
+}

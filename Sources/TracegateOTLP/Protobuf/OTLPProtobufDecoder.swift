@@ -1,0 +1,104 @@
+import COTLP
+import CProtobufC
+import CTracegateShims
+import TracegateCore
+
+/// The outcome of decoding one export request: the valid spans, and the
+/// partial-success report for the rejected ones.
+public struct DecodedRequest: Sendable {
+    public var batch: SpanBatch
+    public var rejectedSpans: Int
+    /// Empty when nothing was rejected; otherwise says why, for the first few.
+    public var errorMessage: String
+
+    public init(batch: SpanBatch, rejectedSpans: Int = 0, errorMessage: String = "") {
+        self.batch = batch
+        self.rejectedSpans = rejectedSpans
+        self.errorMessage = errorMessage
+    }
+}
+
+/// A request body that is not an `ExportTraceServiceRequest` at all.
+public struct OTLPDecodeError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Decodes `ExportTraceServiceRequest` protobuf bytes with protobuf-c into the
+/// span model. The C message lives in a per-request arena that is released as
+/// a whole before this returns; nothing C escapes.
+public enum OTLPProtobufDecoder {
+    /// How many rejection reasons the partial-success message spells out.
+    static let reasonsInMessage = 3
+
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(OTLPDecodeError) -> DecodedRequest {
+        let arena = UnsafeMutablePointer<tg_arena>.allocate(capacity: 1)
+        // Unpacked messages take a few times their wire size; start there so a
+        // typical request needs one block.
+        tg_arena_init(arena, max(4096, bytes.count * 4))
+        defer {
+            // Every block of the message is released here; protobuf-c's
+            // free_unpacked would only walk the tree calling the arena's no-op free.
+            tg_arena_destroy(arena)
+            arena.deallocate()
+        }
+        guard
+            let request = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+                tg_arena_allocator(arena), bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
+        else {
+            if arena.pointee.failed != 0 { throw OTLPDecodeError("out of memory while decoding the request") }
+            throw OTLPDecodeError("request body is not a valid ExportTraceServiceRequest protobuf message")
+        }
+        return convert(request)
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(OTLPDecodeError) -> DecodedRequest {
+        let result: Result<DecodedRequest, OTLPDecodeError> = bytes.withUnsafeBytes { buffer in
+            do throws(OTLPDecodeError) { return .success(try decode(buffer)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
+    static func convert(_ request: UnsafePointer<CRequest>) -> DecodedRequest {
+        var result = DecodedRequest(batch: SpanBatch())
+        var reasons: [String] = []
+        let r = request.pointee
+        result.batch.resourceSpans.reserveCapacity(r.n_resource_spans)
+        for resourceIndex in 0..<r.n_resource_spans {
+            guard let rsPointer = r.resource_spans[resourceIndex] else { continue }
+            let rs = rsPointer.pointee
+            var out = ResourceSpans(resource: Resource(proto: rs.resource), schemaURL: swiftString(rs.schema_url))
+            out.scopeSpans.reserveCapacity(rs.n_scope_spans)
+            for scopeIndex in 0..<rs.n_scope_spans {
+                guard let ssPointer = rs.scope_spans[scopeIndex] else { continue }
+                let ss = ssPointer.pointee
+                var spans: [Span] = []
+                spans.reserveCapacity(ss.n_spans)
+                for spanIndex in 0..<ss.n_spans {
+                    guard let spanPointer = ss.spans[spanIndex] else { continue }
+                    do throws(SpanRejection) {
+                        spans.append(try Span(proto: spanPointer))
+                    } catch {
+                        result.rejectedSpans += 1
+                        if reasons.count < reasonsInMessage {
+                            reasons.append("resource_spans[\(resourceIndex)].scope_spans[\(scopeIndex)].spans[\(spanIndex)]: \(error.reason)")
+                        }
+                    }
+                }
+                if !spans.isEmpty {
+                    out.scopeSpans.append(
+                        ScopeSpans(scope: InstrumentationScope(proto: ss.scope), schemaURL: swiftString(ss.schema_url), spans: spans))
+                }
+            }
+            if !out.scopeSpans.isEmpty { result.batch.resourceSpans.append(out) }
+        }
+        if result.rejectedSpans > 0 {
+            var message = "rejected \(result.rejectedSpans) invalid span\(result.rejectedSpans == 1 ? "" : "s"): "
+            message += reasons.joined(separator: "; ")
+            if result.rejectedSpans > reasons.count { message += "; …" }
+            result.errorMessage = message
+        }
+        return result
+    }
+}

@@ -1,0 +1,26 @@
+import TracegateCore
+
+/// Settings of the `batch` processor (the collector's keys and defaults).
+public struct BatchProcessorConfig: Sendable, Equatable {
+    /// Spans that make a batch ready to send, whatever the timeout.
+    public var sendBatchSize: Int = 8192
+    /// Upper bound on a sent batch; larger batches are split. 0 means no bound.
+    public var sendBatchMaxSize: Int = 0
+    /// How long the first span of a batch waits for others before it is sent.
+    public var timeout: Duration = .milliseconds(200)
+
+    public init() {}
+
+    public static func read(_ map: ConfigMap) -> BatchProcessorConfig {
+        var c = BatchProcessorConfig()
+        c.sendBatchSize = map.int("send_batch_size", default: c.sendBatchSize, range: 1...10_000_000)
+        c.sendBatchMaxSize = map.int("send_batch_max_size", default: c.sendBatchMaxSize, range: 0...10_000_000)
+        c.timeout = map.duration("timeout", default: c.timeout)
+        if c.sendBatchMaxSize > 0 && c.sendBatchMaxSize < c.sendBatchSize {
+            map.report("send_batch_max_size", "must be 0 or at least send_batch_size (\(c.sendBatchSize))")
+        }
+        if c.timeout <= .zero { map.report("timeout", "must be greater than zero") }
+        map.finish()
+        return c
+    }
+}

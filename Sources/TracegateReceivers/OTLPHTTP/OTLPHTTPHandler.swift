@@ -1,0 +1,186 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import TracegateCore
+import TracegateOTLP
+
+/// Serves `POST /v1/traces` with OTLP/HTTP protobuf bodies, answering with the
+/// status codes of the OTLP/HTTP specification. Runs on the connection's event
+/// loop: decoding and the pipeline offer are synchronous and never block.
+final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum State {
+        case idle
+        /// Reading a body we mean to decode.
+        case reading(HTTPRequestHead, gzip: Bool)
+        /// An answer was sent early (or will be at `.end`); the body is ignored.
+        case discarding
+    }
+
+    private let config: OTLPHTTPConfig
+    private let ingress: PipelineIngress
+    private let logger: Logger
+    private var state = State.idle
+    private var body: ByteBuffer
+
+    init(config: OTLPHTTPConfig, ingress: PipelineIngress, logger: Logger, allocator: ByteBufferAllocator) {
+        self.config = config
+        self.ingress = ingress
+        self.logger = logger
+        self.body = allocator.buffer(capacity: 0)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            body.clear()
+            state = start(context: context, head: head)
+        case .body(var chunk):
+            guard case .reading(let head, _) = state else { return }
+            if body.readableBytes + chunk.readableBytes > config.maxRequestBodySize {
+                state = .discarding
+                body.clear()
+                respond(context, head: head, .payloadTooLarge, status: .init(code: .invalidArgument, message: tooLargeMessage), close: true)
+                return
+            }
+            body.writeBuffer(&chunk)
+        case .end:
+            if case .reading(let head, let gzip) = state {
+                handle(context: context, head: head, gzip: gzip)
+            }
+            state = .idle
+        }
+    }
+
+    private var tooLargeMessage: String {
+        "request body exceeds max_request_body_size (\(config.maxRequestBodySize) bytes)"
+    }
+
+    /// Checks everything the head tells; answers at once when the request
+    /// cannot succeed, so the client does not upload a body for nothing.
+    private func start(context: ChannelHandlerContext, head: HTTPRequestHead) -> State {
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        guard path == config.tracesURLPath else {
+            respond(context, head: head, .notFound, status: .init(code: .unimplemented, message: "no OTLP endpoint at \(path); traces go to \(config.tracesURLPath)"))
+            return .discarding
+        }
+        guard head.method == .POST else {
+            respond(
+                context, head: head, .methodNotAllowed,
+                status: .init(code: .unimplemented, message: "\(head.method) is not allowed on \(path); use POST"),
+                extraHeaders: [("Allow", "POST")])
+            return .discarding
+        }
+        let contentType = head.headers.first(name: "content-type").map(Self.mediaType) ?? ""
+        guard contentType == "application/x-protobuf" || contentType == "application/protobuf" else {
+            let shown = contentType.isEmpty ? "no Content-Type" : "Content-Type \(contentType)"
+            respond(
+                context, head: head, .unsupportedMediaType,
+                status: .init(code: .invalidArgument, message: "\(shown) is not supported; send application/x-protobuf"))
+            return .discarding
+        }
+        let encoding = head.headers.first(name: "content-encoding")?.lowercased() ?? "identity"
+        guard encoding == "gzip" || encoding == "identity" || encoding.isEmpty else {
+            respond(
+                context, head: head, .unsupportedMediaType,
+                status: .init(code: .invalidArgument, message: "Content-Encoding \(encoding) is not supported; use gzip or none"))
+            return .discarding
+        }
+        if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > config.maxRequestBodySize {
+            respond(context, head: head, .payloadTooLarge, status: .init(code: .invalidArgument, message: tooLargeMessage), close: true)
+            return .discarding
+        }
+        if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+            // The request passed every check the head allows: invite the body.
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+        }
+        return .reading(head, gzip: encoding == "gzip")
+    }
+
+    static func mediaType(_ header: String) -> String {
+        let type = header.split(separator: ";", maxSplits: 1).first ?? ""
+        return type.trimmingCharacters(in: " \t").lowercased()
+    }
+
+    private func handle(context: ChannelHandlerContext, head: HTTPRequestHead, gzip: Bool) {
+        var bytes = body.readBytes(length: body.readableBytes) ?? []
+        body.clear()
+        if gzip {
+            do throws(GzipInflater.Failure) {
+                bytes = try GzipInflater.inflate(bytes, limit: config.maxRequestBodySize)
+            } catch {
+                switch error {
+                case .tooLarge:
+                    respond(context, head: head, .payloadTooLarge, status: .init(code: .invalidArgument, message: "decompressed " + tooLargeMessage))
+                case .corrupt(let reason):
+                    respond(context, head: head, .badRequest, status: .init(code: .invalidArgument, message: reason))
+                }
+                return
+            }
+        }
+        let decoded: DecodedRequest
+        do throws(OTLPDecodeError) {
+            decoded = try OTLPProtobufDecoder.decode(bytes)
+        } catch {
+            respond(context, head: head, .badRequest, status: .init(code: .invalidArgument, message: error.message))
+            return
+        }
+        switch ingress.offer(decoded.batch) {
+        case .accepted:
+            let payload = ExportResponseEncoder.encode(rejectedSpans: decoded.rejectedSpans, errorMessage: decoded.errorMessage)
+            respond(context, head: head, .ok, body: payload)
+        case .refused(let retryAfter, let reason):
+            respond(
+                context, head: head, .serviceUnavailable, status: .init(code: .unavailable, message: reason),
+                extraHeaders: [("Retry-After", "\(max(1, retryAfter.wholeSecondsRoundedUp))")])
+        }
+    }
+
+    private func respond(
+        _ context: ChannelHandlerContext, head: HTTPRequestHead, _ code: HTTPResponseStatus, status: RPCStatus,
+        extraHeaders: [(String, String)] = [], close: Bool = false
+    ) {
+        if code != .serviceUnavailable {
+            logger.debug("refusing request", metadata: ["status": "\(code.code)", "reason": "\(status.message)"])
+        }
+        respond(context, head: head, code, body: status.encoded(), extraHeaders: extraHeaders, close: close)
+    }
+
+    private func respond(
+        _ context: ChannelHandlerContext, head: HTTPRequestHead, _ code: HTTPResponseStatus, body payload: [UInt8],
+        extraHeaders: [(String, String)] = [], close: Bool = false
+    ) {
+        let keepAlive = head.isKeepAlive && !close
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/x-protobuf")
+        headers.add(name: "Content-Length", value: "\(payload.count)")
+        for (name, value) in extraHeaders { headers.add(name: name, value: value) }
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        let responseHead = HTTPResponseHead(version: head.version, status: code, headers: headers)
+        context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
+        if !payload.isEmpty {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: payload)))), promise: nil)
+        }
+        if keepAlive {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        } else {
+            let loopBoundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+                loopBoundContext.value.close(promise: nil)
+            }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+}
+
+extension StringProtocol {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        String(self.drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed())
+    }
+}

@@ -1,0 +1,55 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+import TracegateCore
+
+/// The OTLP/HTTP receiver: a SwiftNIO HTTP/1.1 server with keep-alive and
+/// pipelining, one handler per connection.
+public final class OTLPHTTPReceiver: Service {
+    public let id: String
+    public let config: OTLPHTTPConfig
+    private let ingress: PipelineIngress
+    private let logger: Logger
+    private let group: any EventLoopGroup
+    private let boundChannel: Channel
+
+    /// Binds the socket right away, so that a port in use is a start-up error and
+    /// the listening address is known before `run()`.
+    public init(id: String, config: OTLPHTTPConfig, ingress: PipelineIngress, logger: Logger,
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws {
+        self.id = id
+        self.config = config
+        self.ingress = ingress
+        self.logger = logger
+        self.group = group
+        let handlerConfig = config
+        let handlerLogger = logger
+        self.boundChannel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(
+                        OTLPHTTPHandler(config: handlerConfig, ingress: ingress, logger: handlerLogger, allocator: channel.allocator))
+                }
+            }
+            .bind(host: config.host, port: config.port)
+            .get()
+    }
+
+    /// The address actually bound (useful with port 0).
+    public var localAddress: SocketAddress? { boundChannel.localAddress }
+
+    public func run() async throws {
+        logger.info("OTLP/HTTP receiver listening", metadata: ["receiver": "\(id)", "address": "\(localAddress.map { "\($0)" } ?? config.endpoint)"])
+        try? await gracefulShutdown()
+        // Stop accepting; requests already read are answered by their handlers.
+        try? await boundChannel.close()
+        logger.info("OTLP/HTTP receiver stopped", metadata: ["receiver": "\(id)"])
+    }
+}

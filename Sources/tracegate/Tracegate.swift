@@ -1,0 +1,138 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TracegateApp
+import TracegateCore
+import TracegateExporters
+
+@main
+struct Tracegate: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "tracegate",
+        abstract: "An OpenTelemetry (OTLP) trace gateway.",
+        version: version,
+        subcommands: [Run.self, Validate.self, Migrate.self, Version.self],
+        defaultSubcommand: Run.self)
+}
+
+struct ConfigOption: ParsableArguments {
+    @Option(name: .shortAndLong, help: "The YAML configuration file.")
+    var config: String = "tracegate.yaml"
+
+    /// Loads the file; prints every problem as `file:line: key: message` and
+    /// exits 1 when there are any.
+    func load() throws -> TracegateConfig {
+        do {
+            return try TracegateConfig.load(file: config)
+        } catch let errors as ConfigErrors {
+            for problem in errors.problems { printError(problem.description) }
+            printError("\(errors.problems.count) problem\(errors.problems.count == 1 ? "" : "s") in \(config)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+func makeLogger(level: Logger.Level) -> Logger {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+    return Logger(label: "tracegate")
+}
+
+extension Tracegate {
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run the gateway with a configuration file.")
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            let config = try options.load()
+            let logger = makeLogger(level: config.telemetry.logLevel)
+            do {
+                try await Gateway.run(config: config, logger: logger)
+            } catch {
+                logger.critical("tracegate cannot start", metadata: ["error": "\(error)"])
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    struct Validate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check a configuration file as a start would, without starting.")
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            let config = try options.load()
+            print("\(options.config): OK (\(config.pipelines.count) pipeline\(config.pipelines.count == 1 ? "" : "s"): \(config.pipelines.map(\.id).joined(separator: ", ")))")
+        }
+    }
+
+    struct Version: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the version.")
+        func run() { print("tracegate \(Tracegate.version) (schema version \(Migrations.latestVersion))") }
+    }
+
+    struct Migrate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Apply, revert or show PostgreSQL schema migrations.",
+            discussion: "The DSN comes from --dsn, or from the postgres exporter of --config.")
+
+        enum Action: String, ExpressibleByArgument, CaseIterable {
+            case up, down, status
+        }
+
+        @Argument(help: "up | down | status") var action: Action
+        @Option(help: "libpq connection string or URI.") var dsn: String?
+        @Option(name: .shortAndLong, help: "A configuration file whose postgres exporter gives the DSN.") var config: String?
+        @Option(help: "Which postgres exporter of the configuration (default: the only one).") var exporter: String?
+
+        func resolveDSN() throws -> String {
+            if let dsn { return dsn }
+            guard let config else {
+                printError("give --dsn or --config")
+                throw ExitCode(2)
+            }
+            let loaded = try ConfigOption.parse(["--config", config]).load()
+            let candidates = loaded.exporters.compactMap { name, settings -> (String, String)? in
+                if case .postgres(let c) = settings, exporter == nil || exporter == name { return (name, c.dsn) }
+                return nil
+            }
+            guard candidates.count == 1 else {
+                printError(candidates.isEmpty ? "no postgres exporter in \(config)" : "several postgres exporters in \(config); pick one with --exporter")
+                throw ExitCode(2)
+            }
+            return candidates[0].1
+        }
+
+        func run() throws {
+            let dsn = try resolveDSN()
+            do {
+                let migrator = try Migrator(dsn: dsn)
+                switch action {
+                case .up:
+                    let applied = try migrator.up()
+                    if applied.isEmpty { print("schema is up to date (version \(Migrations.latestVersion))") }
+                    for m in applied { print("applied \(m.version) \(m.name)") }
+                case .down:
+                    if let m = try migrator.down() { print("reverted \(m.version) \(m.name)") } else { print("nothing to revert") }
+                case .status:
+                    let status = try migrator.status()
+                    for m in Migrations.all {
+                        print("\(status.applied.contains(m.version) ? "applied" : "pending") \(m.version) \(m.name)")
+                    }
+                    for v in status.applied where v > Migrations.latestVersion { print("unknown \(v) (applied by a newer tracegate)") }
+                }
+            } catch {
+                printError("migrate \(action.rawValue): \(error)")
+                throw ExitCode(1)
+            }
+        }
+    }
+}

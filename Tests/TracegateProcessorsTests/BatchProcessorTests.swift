@@ -1,0 +1,100 @@
+import ServiceLifecycle
+import ServiceLifecycleTestKit
+import Synchronization
+import Testing
+import TracegateCore
+@testable import TracegateProcessors
+
+final class CollectingConsumer: SpanConsumer {
+    let batches = Mutex<[SpanBatch]>([])
+    func consume(_ batch: SpanBatch) { batches.withLock { $0.append(batch) } }
+    var sizes: [Int] { batches.withLock { $0.map(\.spanCount) } }
+}
+
+func spans(_ count: Int, offset: UInt64 = 0) -> SpanBatch {
+    SpanBatch(resourceSpans: [
+        ResourceSpans(scopeSpans: [
+            ScopeSpans(
+                spans: (0..<UInt64(count)).map {
+                    Span(traceID: TraceID(high: 1, low: offset + $0 + 1), spanID: SpanID($0 + 1), name: "s", startTimeUnixNano: 1, endTimeUnixNano: 2)
+                })
+        ])
+    ])
+}
+
+func config(size: Int, max: Int = 0, timeout: Duration) -> BatchProcessorConfig {
+    var c = BatchProcessorConfig()
+    c.sendBatchSize = size
+    c.sendBatchMaxSize = max
+    c.timeout = timeout
+    return c
+}
+
+/// Polls until `condition` holds or two seconds pass.
+func eventually(_ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + .seconds(2)
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(2))
+    }
+    return condition()
+}
+
+@Suite struct BatchProcessorTests {
+    @Test func sendsAsSoonAsSendBatchSizeIsReached() {
+        let out = CollectingConsumer()
+        let batch = BatchProcessor(config: config(size: 10, timeout: .seconds(3600)), next: out)
+        batch.consume(spans(4))
+        #expect(out.sizes == [])
+        batch.consume(spans(7))
+        #expect(out.sizes == [11])
+    }
+
+    @Test func splitsBatchesAboveSendBatchMaxSize() {
+        let out = CollectingConsumer()
+        let batch = BatchProcessor(config: config(size: 10, max: 10, timeout: .seconds(3600)), next: out)
+        batch.consume(spans(25))
+        #expect(out.sizes == [10, 10, 5])
+    }
+
+    @Test func sendsAPartialBatchAfterTheTimeout() async throws {
+        let out = CollectingConsumer()
+        let batch = BatchProcessor(config: config(size: 1000, timeout: .milliseconds(20)), next: out)
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await batch.run() }
+                batch.consume(spans(3))
+                #expect(await eventually { out.sizes == [3] })
+                batch.consume(spans(2))
+                #expect(await eventually { out.sizes == [3, 2] })
+                trigger.triggerGracefulShutdown()
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    @Test func flushesWhatIsLeftOnShutdown() async throws {
+        let out = CollectingConsumer()
+        let batch = BatchProcessor(config: config(size: 1000, timeout: .seconds(3600)), next: out)
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await batch.run() }
+                batch.consume(spans(5))
+                trigger.triggerGracefulShutdown()
+                try await group.waitForAll()
+            }
+        }
+        #expect(out.sizes == [5])
+    }
+
+    @Test func validatesItsConfiguration() {
+        let diagnostics = ConfigDiagnostics(file: "c.yaml", environment: [:])
+        let root = ConfigMap.parse(yaml: "send_batch_size: 100\nsend_batch_max_size: 10\ntimeout: 0s\nextra: 1\n", diagnostics: diagnostics)!
+        _ = BatchProcessorConfig.read(root)
+        #expect(diagnostics.problems.map(\.description) == [
+            "c.yaml:2: send_batch_max_size: must be 0 or at least send_batch_size (100)",
+            "c.yaml:3: timeout: must be greater than zero",
+            "c.yaml:4: extra: unknown key",
+        ])
+    }
+}
