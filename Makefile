@@ -37,3 +37,9 @@ gen-proto: deps
 
 clean:
 	rm -rf .build
+
+# Benchmarks: standard scenarios, report in bench/results/latest.md.
+bench: deps
+	swift build -c release --product tracegate
+	swift build -c release --product tracegate-bench
+	.venv/bin/python bench/run.py

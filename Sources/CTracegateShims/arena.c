@@ -67,3 +67,7 @@ void tg_arena_destroy(tg_arena *arena) {
     arena->used = 0;
     arena->capacity = 0;
 }
+
+void *tg_arena_alloc_bytes(tg_arena *arena, size_t size) {
+    return tg_arena_alloc(arena, size);
+}

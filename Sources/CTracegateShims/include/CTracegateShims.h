@@ -25,6 +25,10 @@ void tg_arena_init(tg_arena *arena, size_t initial);
 /// Frees every block. The arena can be initialised again afterwards.
 void tg_arena_destroy(tg_arena *arena);
 
+/// Allocates `size` bytes (16-byte aligned) that live as long as the arena;
+/// NULL when memory is exhausted. Used to build messages for packing.
+void *tg_arena_alloc_bytes(tg_arena *arena, size_t size);
+
 /// The allocator to pass to protobuf-c; valid while the arena lives.
 static inline ProtobufCAllocator *tg_arena_allocator(tg_arena *arena) {
     return &arena->allocator;

@@ -1,0 +1,119 @@
+import TracegateCore
+import TracegateOTLP
+
+/// What the generated traffic looks like.
+struct TrafficShape: Sendable {
+    var spansPerRequest = 100
+    var spansPerTrace = 10
+    var attributesPerSpan = 8
+    var attributeSize = 16
+    var services = 3
+    var errorRatio = 0.01
+
+    var description: String {
+        "\(spansPerRequest) spans/request, \(spansPerTrace) spans/trace, \(attributesPerSpan) attributes of \(attributeSize) B, \(services) services, \(Int(errorRatio * 100))% errors"
+    }
+}
+
+/// Makes distinct OTLP requests cheaply: one request per service is encoded
+/// once with marker ids; each new request copies it and overwrites the ids in
+/// place (they are fixed-size fields), so generating load costs a memcpy and
+/// a few hundred stores, not an encode.
+struct TrafficGenerator: Sendable {
+    struct Template: Sendable {
+        var bytes: [UInt8]
+        /// Offsets of each trace's 16-byte id.
+        var traceIDOffsets: [[Int]]
+        /// Offsets of each span's 8-byte id, as span id and as parent id.
+        var spanIDOffsets: [[Int]]
+    }
+
+    let shape: TrafficShape
+    let templates: [Template]
+    let runNonce: UInt32
+
+    init(shape: TrafficShape) {
+        self.shape = shape
+        self.runNonce = UInt32.random(in: 1...UInt32.max)
+        var templates: [Template] = []
+        for service in 0..<max(1, shape.services) {
+            templates.append(Self.makeTemplate(shape: shape, service: service))
+        }
+        self.templates = templates
+    }
+
+    private static func makeTemplate(shape: TrafficShape, service: Int) -> Template {
+        var rng = SystemRandomNumberGenerator()
+        let traces = max(1, (shape.spansPerRequest + shape.spansPerTrace - 1) / shape.spansPerTrace)
+        let traceIDs = (0..<traces).map { _ in TraceID(high: rng.next(), low: rng.next()) }
+        let spanIDs = (0..<shape.spansPerRequest).map { _ in SpanID(rng.next() | 1) }
+        let value = String(repeating: "v", count: shape.attributeSize)
+        let start: UInt64 = 1_700_000_000_000_000_000
+        var spans: [Span] = []
+        for i in 0..<shape.spansPerRequest {
+            let traceIndex = i / shape.spansPerTrace
+            let isRoot = i % shape.spansPerTrace == 0
+            var attributes: [Attribute] = []
+            for a in 0..<shape.attributesPerSpan {
+                switch a % 4 {
+                case 0: attributes.append(Attribute("attr.\(a)", .string(value)))
+                case 1: attributes.append(Attribute("attr.\(a)", .int(Int64(a * 1000 + i))))
+                case 2: attributes.append(Attribute("attr.\(a)", .double(Double(i) * 0.5)))
+                default: attributes.append(Attribute("attr.\(a)", .bool(i % 2 == 0)))
+                }
+            }
+            let isError = Double(i % 100) < shape.errorRatio * 100
+            spans.append(
+                Span(
+                    traceID: traceIDs[traceIndex], spanID: spanIDs[i],
+                    parentSpanID: isRoot ? nil : spanIDs[i - i % shape.spansPerTrace],
+                    name: isRoot ? "GET /api/items/{id}" : "SELECT items \(i % shape.spansPerTrace)",
+                    kind: isRoot ? .server : .client,
+                    startTimeUnixNano: start + UInt64(i) * 1000, endTimeUnixNano: start + UInt64(i) * 1000 + 500_000,
+                    attributes: attributes,
+                    status: isError ? SpanStatus(code: .error, message: "failed") : SpanStatus()))
+        }
+        let batch = SpanBatch(resourceSpans: [
+            ResourceSpans(
+                resource: Resource(attributes: [
+                    Attribute("service.name", .string("bench-service-\(service)")), Attribute("host.name", .string("bench-host")),
+                ]),
+                scopeSpans: [ScopeSpans(scope: InstrumentationScope(name: "tracegate-bench", version: "1"), spans: spans)])
+        ])
+        let bytes = OTLPProtobufEncoder.encode(batch)
+        return Template(
+            bytes: bytes, traceIDOffsets: traceIDs.map { offsets(of: $0.bytes, in: bytes) },
+            spanIDOffsets: spanIDs.map { offsets(of: $0.bytes, in: bytes) })
+    }
+
+    private static func offsets(of needle: [UInt8], in haystack: [UInt8]) -> [Int] {
+        var out: [Int] = []
+        guard haystack.count >= needle.count else { return out }
+        for i in 0...(haystack.count - needle.count) where haystack[i] == needle[0] {
+            if haystack[i..<(i + needle.count)].elementsEqual(needle) { out.append(i) }
+        }
+        return out
+    }
+
+    /// Request number `sequence` of `stream` (a connection): ids are unique
+    /// across streams and sequences of this run.
+    func request(stream: Int, sequence: Int) -> [UInt8] {
+        let template = templates[sequence % templates.count]
+        var bytes = template.bytes
+        bytes.withUnsafeMutableBytes { raw in
+            for (t, offsets) in template.traceIDOffsets.enumerated() {
+                let high = UInt64(runNonce) << 32 | UInt64(UInt32(truncatingIfNeeded: stream))
+                let low = UInt64(sequence) << 20 | UInt64(t)
+                for o in offsets {
+                    raw.storeBytes(of: high.bigEndian, toByteOffset: o, as: UInt64.self)
+                    raw.storeBytes(of: low.bigEndian, toByteOffset: o + 8, as: UInt64.self)
+                }
+            }
+            for (s, offsets) in template.spanIDOffsets.enumerated() {
+                let id = (UInt64(sequence) << 20 | UInt64(s + 1)) ^ (UInt64(stream) << 52)
+                for o in offsets { raw.storeBytes(of: id.bigEndian, toByteOffset: o, as: UInt64.self) }
+            }
+        }
+        return bytes
+    }
+}

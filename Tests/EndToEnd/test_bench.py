@@ -1,0 +1,31 @@
+"""`make bench` is not part of `make test` (benchmarks are never timed
+assertions); this only checks that the benchmark tool runs every scenario end
+to end on a tiny scale and writes a well-formed report."""
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_bench_runs_every_scenario_and_writes_a_well_formed_report(tmp_path, tracegate_bin):
+    out = tmp_path / "report.md"
+    proc = subprocess.run(
+        [sys.executable, "bench/run.py", "--quick", "--bin-dir", os.path.dirname(tracegate_bin), "--out", str(out),
+         "--pg-dir", os.path.join(ROOT, ".data/test-bench-pg")],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = out.read_text()
+    assert report.startswith("# Tracegate benchmark results")
+    for field in ("- date: ", "- commit: ", "- machine: ", "- conditions: "):
+        assert field in report
+    rows = [line for line in report.splitlines() if line.startswith("| ") and not line.startswith("| scenario")]
+    scenarios = [row.split("|")[1].strip() for row in rows]
+    assert scenarios == ["decode", "ingest-null", "ingest-postgres", "ack latency", "overload", "forward", "footprint"]
+    for row in rows:
+        assert row.count("|") == 6, row
+    # Figures are numbers measured in this run, and nothing acknowledged was lost.
+    assert re.search(r"\| decode \| [\d,]+ spans/s", report)
+    assert re.search(r"\| ingest-postgres \| [\d,]+ spans/s landed", report)
+    assert "acknowledged but not landed: 0 " in report
