@@ -49,6 +49,7 @@ extension TracegateBench {
 
         @Option(help: "An ExportTraceServiceRequest file (e.g. Tests/Fixtures/many_spans.binpb).") var fixture: String
         @Option(help: "Seconds per measurement.") var seconds = 3.0
+        @Flag(help: "Measure only the decoder (for profiling).") var decoderOnly = false
 
         func run() throws {
             let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: fixture)))
@@ -66,6 +67,11 @@ extension TracegateBench {
                     }
                     return Double(iterations) / (clock.now - start).timeInterval
                 }
+            }
+            if decoderOnly {
+                let rate = measure { raw in (try? OTLPProtobufDecoder.decode(raw))?.batch.spanCount ?? 0 }
+                note(String(format: "tracegate decode: %.0f spans/s", rate * Double(spans)))
+                return
             }
             let system = measure { ProtobufBaseline.unpack($0, allocator: .system) }
             let arena = measure { ProtobufBaseline.unpack($0, allocator: .arena) }

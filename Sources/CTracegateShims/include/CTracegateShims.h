@@ -2,6 +2,8 @@
 #define TRACEGATE_SHIMS_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 #include <protobuf-c/protobuf-c.h>
 
 /// A bump allocator for one protobuf-c unpack. Every allocation of the unpacked
@@ -32,6 +34,28 @@ void *tg_arena_alloc_bytes(tg_arena *arena, size_t size);
 /// The allocator to pass to protobuf-c; valid while the arena lives.
 static inline ProtobufCAllocator *tg_arena_allocator(tg_arena *arena) {
     return &arena->allocator;
+}
+
+/// A 64-bit hash of `n` bytes, eight bytes per multiply, for the decoder's
+/// string table. Never 0, which marks an empty slot.
+static inline uint64_t tg_bytes_hash(const char *s, size_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)n;
+    const unsigned char *p = (const unsigned char *)s;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+        p += 8;
+        n -= 8;
+    }
+    if (n > 0) {
+        uint64_t w = 0;
+        memcpy(&w, p, n);
+        h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+        h ^= h >> 29;
+    }
+    return h | 1;
 }
 
 #endif

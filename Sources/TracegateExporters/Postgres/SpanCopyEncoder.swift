@@ -37,9 +37,17 @@ enum SpanCopyEncoder {
             for ss in rs.scopeSpans {
                 for span in ss.spans {
                     appendInt16(Int16(columns.count), &w.out)
-                    appendField(span.traceID.bytes, &w.out)
-                    appendField(span.spanID.bytes, &w.out)
-                    if let parent = span.parentSpanID { appendField(parent.bytes, &w.out) } else { appendInt32(-1, &w.out) }
+                    appendInt32(16, &w.out)
+                    appendInt64(Int64(bitPattern: span.traceID.high), &w.out)
+                    appendInt64(Int64(bitPattern: span.traceID.low), &w.out)
+                    appendInt32(8, &w.out)
+                    appendInt64(Int64(bitPattern: span.spanID.value), &w.out)
+                    if let parent = span.parentSpanID {
+                        appendInt32(8, &w.out)
+                        appendInt64(Int64(bitPattern: parent.value), &w.out)
+                    } else {
+                        appendInt32(-1, &w.out)
+                    }
                     appendText(span.traceState, &w.out)
                     appendText(span.name, &w.out)
                     appendInt32(2, &w.out); appendInt16(Int16(clamping: span.kind.rawValue), &w.out)

@@ -63,12 +63,13 @@ public enum OTLPProtobufDecoder {
     static func convert(_ request: UnsafePointer<CRequest>) -> DecodedRequest {
         var result = DecodedRequest(batch: SpanBatch())
         var reasons: [String] = []
+        var strings = StringTable()
         let r = request.pointee
         result.batch.resourceSpans.reserveCapacity(r.n_resource_spans)
         for resourceIndex in 0..<r.n_resource_spans {
             guard let rsPointer = r.resource_spans[resourceIndex] else { continue }
             let rs = rsPointer.pointee
-            var out = ResourceSpans(resource: Resource(proto: rs.resource), schemaURL: swiftString(rs.schema_url))
+            var out = ResourceSpans(resource: Resource(proto: rs.resource, strings: &strings), schemaURL: strings.string(rs.schema_url))
             out.scopeSpans.reserveCapacity(rs.n_scope_spans)
             for scopeIndex in 0..<rs.n_scope_spans {
                 guard let ssPointer = rs.scope_spans[scopeIndex] else { continue }
@@ -78,7 +79,7 @@ public enum OTLPProtobufDecoder {
                 for spanIndex in 0..<ss.n_spans {
                     guard let spanPointer = ss.spans[spanIndex] else { continue }
                     do throws(SpanRejection) {
-                        spans.append(try Span(proto: spanPointer))
+                        spans.append(try Span(proto: spanPointer, strings: &strings))
                     } catch {
                         result.rejectedSpans += 1
                         if reasons.count < reasonsInMessage {
@@ -88,7 +89,7 @@ public enum OTLPProtobufDecoder {
                 }
                 if !spans.isEmpty {
                     out.scopeSpans.append(
-                        ScopeSpans(scope: InstrumentationScope(proto: ss.scope), schemaURL: swiftString(ss.schema_url), spans: spans))
+                        ScopeSpans(scope: InstrumentationScope(proto: ss.scope, strings: &strings), schemaURL: strings.string(ss.schema_url), spans: spans))
                 }
             }
             if !out.scopeSpans.isEmpty { result.batch.resourceSpans.append(out) }

@@ -2,24 +2,26 @@ import COTLP
 import TracegateCore
 
 extension Resource {
-    init(proto: UnsafePointer<CResource>?) {
+    init(proto: UnsafePointer<CResource>?, strings: inout StringTable) {
         guard let r = proto?.pointee else {
             self.init()
             return
         }
-        self.init(attributes: [Attribute](proto: r.n_attributes, r.attributes), droppedAttributesCount: r.dropped_attributes_count)
+        self.init(
+            attributes: [Attribute](proto: r.n_attributes, r.attributes, strings: &strings),
+            droppedAttributesCount: r.dropped_attributes_count)
     }
 }
 
 extension InstrumentationScope {
-    init(proto: UnsafePointer<CScope>?) {
+    init(proto: UnsafePointer<CScope>?, strings: inout StringTable) {
         guard let s = proto?.pointee else {
             self.init()
             return
         }
         self.init(
-            name: swiftString(s.name), version: swiftString(s.version),
-            attributes: [Attribute](proto: s.n_attributes, s.attributes),
+            name: strings.string(s.name), version: strings.string(s.version),
+            attributes: [Attribute](proto: s.n_attributes, s.attributes, strings: &strings),
             droppedAttributesCount: s.dropped_attributes_count)
     }
 }
