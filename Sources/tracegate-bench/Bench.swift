@@ -241,6 +241,8 @@ extension TracegateBench {
             }
             if !batch.isEmpty { payloads.append(PostgresClient.encodeSpanRows(batch)) }
             let total = sequence * shape.spansPerRequest
+            // The gateway creates the day's partition on demand; so does this.
+            try PostgresClient(dsn: dsn).query("SELECT tracegate_ensure_partition(current_date)")
             let clock = ContinuousClock()
             let start = clock.now
             try await withThrowingTaskGroup(of: Void.self) { tasks in

@@ -1,4 +1,5 @@
 import TracegateCore
+import TracegateExporters
 import TracegateOTLP
 
 /// What the generated traffic looks like.
@@ -48,7 +49,8 @@ struct TrafficGenerator: Sendable {
         let traceIDs = (0..<traces).map { _ in TraceID(high: rng.next(), low: rng.next()) }
         let spanIDs = (0..<shape.spansPerRequest).map { _ in SpanID(rng.next() | 1) }
         let value = String(repeating: "v", count: shape.attributeSize)
-        let start: UInt64 = 1_700_000_000_000_000_000
+        // Spans start now, so that they land in today's partition.
+        let start = UInt64(wallClockNanos())
         var spans: [Span] = []
         for i in 0..<shape.spansPerRequest {
             let traceIndex = i / shape.spansPerTrace

@@ -13,7 +13,7 @@ struct Tracegate: AsyncParsableCommand {
         commandName: "tracegate",
         abstract: "An OpenTelemetry (OTLP) trace gateway.",
         version: version,
-        subcommands: [Run.self, Validate.self, Migrate.self, Version.self],
+        subcommands: [Run.self, Validate.self, Migrate.self, Retention.self, Trace.self, Traces.self, Version.self],
         defaultSubcommand: Run.self)
 }
 
@@ -92,24 +92,9 @@ extension Tracegate {
         @Option(help: "libpq connection string or URI.") var dsn: String?
         @Option(name: .shortAndLong, help: "A configuration file whose postgres exporter gives the DSN.") var config: String?
         @Option(help: "Which postgres exporter of the configuration (default: the only one).") var exporter: String?
+        @Option(help: "With up: stop at this version.") var to: Int?
 
-        func resolveDSN() throws -> String {
-            if let dsn { return dsn }
-            guard let config else {
-                printError("give --dsn or --config")
-                throw ExitCode(2)
-            }
-            let loaded = try ConfigOption.parse(["--config", config]).load()
-            let candidates = loaded.exporters.compactMap { name, settings -> (String, String)? in
-                if case .postgres(let c) = settings, exporter == nil || exporter == name { return (name, c.dsn) }
-                return nil
-            }
-            guard candidates.count == 1 else {
-                printError(candidates.isEmpty ? "no postgres exporter in \(config)" : "several postgres exporters in \(config); pick one with --exporter")
-                throw ExitCode(2)
-            }
-            return candidates[0].1
-        }
+        func resolveDSN() throws -> String { try resolvePostgresDSN(dsn: dsn, config: config, exporter: exporter) }
 
         func run() throws {
             let dsn = try resolveDSN()
@@ -117,7 +102,7 @@ extension Tracegate {
                 let migrator = try Migrator(dsn: dsn)
                 switch action {
                 case .up:
-                    let applied = try migrator.up()
+                    let applied = try migrator.up(to: to)
                     if applied.isEmpty { print("schema is up to date (version \(Migrations.latestVersion))") }
                     for m in applied { print("applied \(m.version) \(m.name)") }
                 case .down:
@@ -132,6 +117,38 @@ extension Tracegate {
             } catch {
                 printError("migrate \(action.rawValue): \(error)")
                 throw ExitCode(1)
+            }
+        }
+    }
+
+    struct Retention: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create partitions ahead and apply the retention of a postgres exporter now.",
+            subcommands: [RunNow.self])
+
+        struct RunNow: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "run", abstract: "Run partition maintenance and retention once; --dry-run only shows what it would do.")
+            @Option(name: .shortAndLong, help: "The configuration file.") var config: String
+            @Option(help: "Which postgres exporter (default: the only one).") var exporter: String?
+            @Flag(help: "Show what would be created, dropped and deleted, and change nothing.") var dryRun = false
+
+            func run() throws {
+                let loaded = try ConfigOption.parse(["--config", config]).load()
+                let candidates = loaded.exporters.compactMap { name, settings -> PostgresExporterConfig? in
+                    if case .postgres(let c) = settings, exporter == nil || exporter == name { return c }
+                    return nil
+                }
+                guard candidates.count == 1 else {
+                    printError(candidates.isEmpty ? "no postgres exporter in \(config)" : "several postgres exporters in \(config); pick one with --exporter")
+                    throw ExitCode(2)
+                }
+                do {
+                    print(try PostgresMaintenance(config: candidates[0]).run(dryRun: dryRun))
+                } catch {
+                    printError("retention run: \(error)")
+                    throw ExitCode(1)
+                }
             }
         }
     }

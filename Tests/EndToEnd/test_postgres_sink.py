@@ -190,24 +190,30 @@ def test_migrate_commands_on_a_fresh_database(db, tracegate_bin):
         assert result.returncode == 0, f"migrate {action}: exit {result.returncode}\n{result.stdout}{result.stderr}"
         return result.stdout
 
-    assert migrate("status").splitlines() == ["pending 1 trace_spans"]
+    pending = migrate("status").splitlines()
+    assert pending[0] == "pending 1 trace_spans", pending
+    assert all(line.startswith("pending ") for line in pending), pending
+    versions = [line.removeprefix("pending ") for line in pending]  # "N name", oldest first
     assert not db.exists("trace_spans")
 
-    assert migrate("up").splitlines() == ["applied 1 trace_spans"]
-    assert db.exists("trace_spans") and db.exists("trace_spans_hex")
-    assert db.query("SELECT version, name FROM tracegate_schema_migrations") == [(1, "trace_spans")]
-    assert migrate("status").splitlines() == ["applied 1 trace_spans"]
+    assert migrate("up").splitlines() == [f"applied {v}" for v in versions]
+    assert db.exists("trace_spans") and db.exists("trace_spans_hex") and db.exists("traces")
+    assert [f"{v} {n}" for v, n in db.query("SELECT version, name FROM tracegate_schema_migrations ORDER BY version")] == versions
+    assert migrate("status").splitlines() == [f"applied {v}" for v in versions]
     assert "up to date" in migrate("up")
 
-    assert migrate("down").splitlines() == ["reverted 1 trace_spans"]
+    # down reverts one migration at a time, newest first.
+    for v in reversed(versions):
+        assert migrate("down").splitlines() == [f"reverted {v}"]
     assert not db.exists("trace_spans")
     assert not db.exists("trace_spans_hex")
+    assert not db.exists("traces")
     assert db.query("SELECT version FROM tracegate_schema_migrations") == []
-    assert migrate("status").splitlines() == ["pending 1 trace_spans"]
+    assert migrate("status").splitlines() == pending
     assert "nothing to revert" in migrate("down")
 
     # And up again after down.
-    assert migrate("up").splitlines() == ["applied 1 trace_spans"]
+    assert migrate("up").splitlines() == [f"applied {v}" for v in versions]
     assert db.exists("trace_spans")
 
 
@@ -239,7 +245,8 @@ def test_start_refuses_a_schema_newer_than_the_binary(db, gateway, tracegate_bin
         assert result.returncode == 1, f"migrate {action} on a newer schema: {result}"
         assert "999" in result.stderr, result.stderr
     assert db.exists("trace_spans")
-    assert db.query("SELECT version FROM tracegate_schema_migrations ORDER BY 1") == [(1,), (999,)]
+    versions = [v for (v,) in db.query("SELECT version FROM tracegate_schema_migrations ORDER BY 1")]
+    assert versions[-1] == 999 and versions[:-1] == list(range(1, len(versions)))
 
 
 def test_gateway_migrates_an_empty_database_at_start(db, gateway):
@@ -247,4 +254,42 @@ def test_gateway_migrates_an_empty_database_at_start(db, gateway):
     gw = gateway.start(gateway_config(db.dsn))
     # The schema is checked (and here created) before the port opens.
     assert db.exists("trace_spans"), f"ready, but no trace_spans table\n{gw.log_tail()}"
-    assert db.query("SELECT version FROM tracegate_schema_migrations") == [(1,)]
+    versions = [v for (v,) in db.query("SELECT version FROM tracegate_schema_migrations ORDER BY 1")]
+    assert versions == list(range(1, len(versions) + 1)) and len(versions) >= 2, versions
+    assert db.exists("traces")
+
+
+def test_a_server_restart_during_steady_ingest_loses_and_duplicates_nothing(db, gateway, pg_cluster):
+    """PostgreSQL restarts while batches are being written: a COPY cut off
+    mid-stream is rolled back by the server and retried by the gateway, so
+    every acknowledged span is stored exactly once and every trace summary
+    counts each of its spans once."""
+    import threading
+
+    gw = gateway.start(gateway_config(db.dsn, retry=FAST_RETRY, batch_timeout="20ms"))
+    acknowledged: set[tuple[str, str]] = set()
+    sent = threading.Event()
+
+    def send() -> None:
+        for i in range(120):
+            body, keys = request_with_spans(40)
+            r = gw.post(body)
+            if r.status_code == 200:
+                acknowledged.update(keys)
+            if i == 20:
+                sent.set()
+        sent.set()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    assert sent.wait(30)
+    pg_cluster.stop()
+    pg_cluster.start()
+    sender.join(60)
+    assert not sender.is_alive()
+    db.wait_for_spans(len(acknowledged), timeout=30)
+    stored = db.stored_keys()
+    assert len(stored) == len(set(stored)), "a span was stored twice"
+    assert set(stored) == acknowledged
+    assert db.scalar("SELECT sum(span_count) FROM traces") == len(acknowledged)
+    assert "dropping spans" not in gw.log_text(), gw.log_tail()

@@ -16,12 +16,14 @@ public struct PipelineGraph {
     public var queues: [String: SendingQueue] = [:]
     public var postgresExporters: [PostgresExporter] = []
     public var processors: [any Service] = []
+    /// Partition creation and retention, one per postgres exporter.
+    public var maintenance: [any Service] = []
     public var receivers: [OTLPHTTPReceiver] = []
     public var pipelines: [Pipeline] = []
     public let shutdownTimeout: Duration
 
     public var services: [any Service] {
-        queues.keys.sorted().map { QueueService(queue: queues[$0]!, timeout: shutdownTimeout) as any Service } + processors
+        maintenance + queues.keys.sorted().map { QueueService(queue: queues[$0]!, timeout: shutdownTimeout) as any Service } + processors
             + receivers.map { $0 as any Service }
     }
 
@@ -37,6 +39,7 @@ public struct PipelineGraph {
             case .postgres(let c):
                 let pg = PostgresExporter(id: name, config: c, logger: logger)
                 graph.postgresExporters.append(pg)
+                graph.maintenance.append(PostgresMaintenanceService(exporter: pg, logger: logger))
                 exporter = pg
                 queueConfig = c.sendingQueue
                 retry = c.retry

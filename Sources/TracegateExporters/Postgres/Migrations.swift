@@ -68,6 +68,117 @@ public enum Migrations {
                 DROP FUNCTION span_kind_name(smallint);
                 DROP TABLE trace_spans;
                 """),
+        Migration(
+            version: 2, name: "partitioned_trace_spans_and_traces",
+            up: """
+                -- trace_spans becomes range-partitioned by start_time, one partition a
+                -- day (UTC), so that retention drops whole partitions. Rows whose day
+                -- has no partition go to trace_spans_default.
+                DROP VIEW trace_spans_hex;
+                ALTER TABLE trace_spans RENAME TO trace_spans_unpartitioned;
+                ALTER TABLE trace_spans_unpartitioned RENAME CONSTRAINT trace_spans_pkey TO trace_spans_unpartitioned_pkey;
+                ALTER INDEX trace_spans_service_start RENAME TO trace_spans_unpartitioned_service_start;
+                CREATE TABLE trace_spans (
+                    LIKE trace_spans_unpartitioned INCLUDING DEFAULTS INCLUDING COMMENTS,
+                    -- The partition key must be part of the key; a re-delivered span
+                    -- carries the same start_time, so duplicates still collide.
+                    CONSTRAINT trace_spans_pkey PRIMARY KEY (trace_id, span_id, start_time)
+                ) PARTITION BY RANGE (start_time);
+                COMMENT ON TABLE trace_spans IS 'One row per span received by Tracegate, partitioned by day of start_time (UTC). Ids are bytea: query them as ''\\x<hex>''.';
+                CREATE TABLE trace_spans_default PARTITION OF trace_spans DEFAULT;
+                CREATE INDEX trace_spans_service_start ON trace_spans (service_name, start_time);
+                CREATE INDEX trace_spans_errors_start ON trace_spans (start_time) WHERE status_code = 2;
+
+                CREATE FUNCTION tracegate_partition_name(day date) RETURNS text
+                    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+                    RETURN 'trace_spans_' || to_char(day, 'YYYYMMDD');
+
+                -- Creates the partition of one UTC day if it does not exist, moving that
+                -- day's rows out of the default partition first. Safe to call from
+                -- several sessions at once.
+                CREATE FUNCTION tracegate_ensure_partition(day date) RETURNS boolean
+                LANGUAGE plpgsql AS $fn$
+                DECLARE
+                    part text := tracegate_partition_name(day);
+                    lo timestamptz := day::timestamp AT TIME ZONE 'UTC';
+                    hi timestamptz := (day + 1)::timestamp AT TIME ZONE 'UTC';
+                BEGIN
+                    IF to_regclass(part) IS NOT NULL THEN RETURN false; END IF;
+                    PERFORM pg_advisory_xact_lock(7400410002);
+                    IF to_regclass(part) IS NOT NULL THEN RETURN false; END IF;
+                    EXECUTE format('CREATE TABLE %I (LIKE trace_spans INCLUDING DEFAULTS)', part);
+                    EXECUTE format(
+                        'WITH moved AS (DELETE FROM trace_spans_default WHERE start_time >= %L AND start_time < %L RETURNING *) '
+                        'INSERT INTO %I SELECT * FROM moved', lo, hi, part);
+                    EXECUTE format('ALTER TABLE trace_spans ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', part, lo, hi);
+                    RETURN true;
+                END
+                $fn$;
+
+                INSERT INTO trace_spans SELECT * FROM trace_spans_unpartitioned;
+                SELECT tracegate_ensure_partition(d)
+                FROM (SELECT DISTINCT (start_time AT TIME ZONE 'UTC')::date AS d FROM trace_spans_default) AS days;
+                DROP TABLE trace_spans_unpartitioned;
+
+                -- One row per trace, maintained by the exporter in the same transaction
+                -- as the trace's spans.
+                CREATE TABLE traces (
+                    trace_id             bytea       PRIMARY KEY,
+                    first_seen_at        timestamptz NOT NULL,
+                    last_activity_at     timestamptz NOT NULL,
+                    start_time           timestamptz NOT NULL,
+                    end_time             timestamptz NOT NULL,
+                    root_span_id         bytea,
+                    root_name            text,
+                    root_service         text,
+                    services             text[]      NOT NULL DEFAULT '{}',
+                    span_count           bigint      NOT NULL DEFAULT 0,
+                    error_count          bigint      NOT NULL DEFAULT 0,
+                    status               text        GENERATED ALWAYS AS (CASE WHEN error_count > 0 THEN 'error' ELSE 'ok' END) STORED,
+                    concluded_at         timestamptz,
+                    complete             boolean     NOT NULL DEFAULT false,
+                    missing_parent_count integer     NOT NULL DEFAULT 0
+                );
+                COMMENT ON TABLE traces IS 'One row per trace: first/last activity on the gateway clock, span time range, root span, services, counts, conclusion.';
+                COMMENT ON COLUMN traces.last_activity_at IS 'gateway clock: when the newest span of this trace was stored';
+                COMMENT ON COLUMN traces.complete IS 'the root span is present and every referenced parent span is present';
+                CREATE INDEX traces_root_name_start ON traces (root_name, start_time);
+                CREATE INDEX traces_start ON traces (start_time);
+                CREATE INDEX traces_open_by_activity ON traces (last_activity_at) WHERE concluded_at IS NULL;
+
+                CREATE VIEW trace_spans_hex AS
+                SELECT encode(trace_id, 'hex') AS trace_id, encode(span_id, 'hex') AS span_id,
+                       encode(parent_span_id, 'hex') AS parent_span_id, name, span_kind_name(kind) AS kind,
+                       service_name, start_time, end_time, duration_ns / 1e6 AS duration_ms,
+                       status_code_name(status_code) AS status, status_message, attributes,
+                       resource_attributes, events, links, scope_name, scope_version, trace_state, flags,
+                       ingested_at
+                FROM trace_spans;
+                """,
+            down: """
+                DROP VIEW trace_spans_hex;
+                DROP TABLE traces;
+                ALTER TABLE trace_spans RENAME TO trace_spans_partitioned;
+                ALTER TABLE trace_spans_partitioned RENAME CONSTRAINT trace_spans_pkey TO trace_spans_partitioned_pkey;
+                ALTER INDEX trace_spans_service_start RENAME TO trace_spans_partitioned_service_start;
+                CREATE TABLE trace_spans (
+                    LIKE trace_spans_partitioned INCLUDING DEFAULTS INCLUDING COMMENTS,
+                    CONSTRAINT trace_spans_pkey PRIMARY KEY (trace_id, span_id)
+                );
+                CREATE INDEX trace_spans_service_start ON trace_spans (service_name, start_time);
+                INSERT INTO trace_spans SELECT * FROM trace_spans_partitioned ON CONFLICT DO NOTHING;
+                DROP TABLE trace_spans_partitioned;
+                DROP FUNCTION tracegate_ensure_partition(date);
+                DROP FUNCTION tracegate_partition_name(date);
+                CREATE VIEW trace_spans_hex AS
+                SELECT encode(trace_id, 'hex') AS trace_id, encode(span_id, 'hex') AS span_id,
+                       encode(parent_span_id, 'hex') AS parent_span_id, name, span_kind_name(kind) AS kind,
+                       service_name, start_time, end_time, duration_ns / 1e6 AS duration_ms,
+                       status_code_name(status_code) AS status, status_message, attributes,
+                       resource_attributes, events, links, scope_name, scope_version, trace_state, flags,
+                       ingested_at
+                FROM trace_spans;
+                """),
     ]
 
     public static var latestVersion: Int { all.last?.version ?? 0 }

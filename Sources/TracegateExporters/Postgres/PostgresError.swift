@@ -26,12 +26,16 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         self.context = context
     }
 
-    /// Connection trouble, server shutdown, resource exhaustion and
-    /// serialization failures pass; anything about the data itself does not.
+    /// Only errors about the data itself are permanent (SQLSTATE classes 22,
+    /// data exception, and 23, integrity violation): trying the same rows again
+    /// cannot help. Everything else (connection trouble, shutdown, resources,
+    /// locks, a missing table or permission) may pass or be fixed by an
+    /// operator, so the batch is kept and retried, and clients are pushed back
+    /// while the queue is full, rather than acknowledged spans dropped.
     public var isRetryable: Bool {
-        if code == .connectionFailed { return true }
+        if code == .schemaTooNew { return false }
         let cls = sqlState.prefix(2)
-        return ["08", "53", "57", "40", "55", "58", "XX"].contains(cls) || sqlState.isEmpty && code != .schemaTooNew
+        return cls != "22" && cls != "23"
     }
 
     public var description: String {

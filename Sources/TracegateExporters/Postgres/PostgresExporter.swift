@@ -16,6 +16,7 @@ public final class PostgresExporter: SpanExporter {
     /// Idle connections; each consumer thread checks one out per export.
     private let idle = Mutex<[PGConnection]>([])
     private let schemaChecked = Mutex(false)
+    let partitions: PartitionCache
 
     public init(id: String, config: PostgresExporterConfig, logger: Logger) {
         self.id = id
@@ -23,15 +24,15 @@ public final class PostgresExporter: SpanExporter {
         var logger = logger
         logger[metadataKey: "exporter"] = "\(id)"
         self.logger = logger
+        let retentionDays = config.retention > .zero ? max(1, Int(config.retention.components.seconds / 86_400)) : 366
+        self.partitions = PartitionCache(lookbackDays: retentionDays, aheadDays: max(31, config.partitionsAhead))
     }
 
     /// Connects once and migrates or checks the schema. Called at start so
     /// that a schema newer than this binary stops the gateway at once; a
     /// database that is down only delays this to the first export.
     public func prepare() throws(PostgresError) {
-        let connection = try PGConnection(dsn: config.dsn, connectTimeout: config.connectTimeout)
-        try ensureSchema(connection)
-        checkIn(connection)
+        checkIn(try openConnection())
     }
 
     public func export(_ batch: SpanBatch) throws(ExportFailure) {
@@ -55,8 +56,15 @@ public final class PostgresExporter: SpanExporter {
 
     private func checkOut() throws(PostgresError) -> PGConnection {
         if let c = idle.withLock({ $0.popLast() }) { return c }
+        return try openConnection()
+    }
+
+    /// Every connection the exporter writes with is set up here: schema
+    /// checked (or migrated), and its session's staging table created.
+    private func openConnection() throws(PostgresError) -> PGConnection {
         let connection = try PGConnection(dsn: config.dsn, connectTimeout: config.connectTimeout)
         try ensureSchema(connection)
+        try connection.execute(TraceSummarySQL.createStaging, context: "creating the trace summary staging table")
         return connection
     }
 
@@ -83,13 +91,30 @@ public final class PostgresExporter: SpanExporter {
         schemaChecked.withLock { $0 = true }
     }
 
+    /// One transaction per batch: the spans, then their traces' summaries, so
+    /// `traces` never counts a span that is not stored.
     private func write(_ batch: SpanBatch, _ connection: PGConnection) throws(PostgresError) {
+        for day in partitions.missingDays(in: batch) {
+            try connection.execute(
+                "SELECT tracegate_ensure_partition($1::date)", parameters: [day.description],
+                context: "creating partition \(day.partitionName)")
+            partitions.markKnown(day)
+        }
         let payload = SpanCopyEncoder.encode(batch)
+        let context = "COPY into trace_spans"
         do throws(PostgresError) {
-            try connection.copy(SpanCopyEncoder.copyStatement(table: "trace_spans"), payload: payload, context: "COPY into trace_spans")
+            try connection.execute("BEGIN", context: context)
+            try connection.copy(SpanCopyEncoder.copyStatement(table: "trace_spans"), payload: payload, context: context)
+            try connection.copy(TraceSummarySQL.copyStatement, payload: TraceSummarySQL.encode(TraceSummary.summarize(batch)), context: "COPY trace summaries")
+            try connection.execute(TraceSummarySQL.upsertFromStaging, context: "updating traces")
+            try connection.execute("COMMIT", context: context)
         } catch let error where error.sqlState == "23505" {
+            _ = try? connection.execute("ROLLBACK", context: context)
             logger.debug("batch repeats stored spans; writing it through the staging table", metadata: ["spans": "\(batch.spanCount)"])
             try writeSkippingDuplicates(payload, connection)
+        } catch {
+            if connection.isHealthy { _ = try? connection.execute("ROLLBACK", context: context) }
+            throw error
         }
     }
 
@@ -99,13 +124,10 @@ public final class PostgresExporter: SpanExporter {
             "BEGIN; CREATE TEMP TABLE tg_stage_spans (LIKE trace_spans INCLUDING DEFAULTS) ON COMMIT DROP", context: context)
         do throws(PostgresError) {
             try connection.copy(SpanCopyEncoder.copyStatement(table: "tg_stage_spans"), payload: payload, context: context)
-            try connection.execute(
-                """
-                INSERT INTO trace_spans SELECT * FROM tg_stage_spans ON CONFLICT (trace_id, span_id) DO NOTHING;
-                COMMIT
-                """, context: context)
+            try connection.execute(TraceSummarySQL.insertSkippingDuplicatesAndSummarize(from: "tg_stage_spans"), context: context)
+            try connection.execute("COMMIT", context: context)
         } catch {
-            _ = try? connection.execute("ROLLBACK", context: context)
+            if connection.isHealthy { _ = try? connection.execute("ROLLBACK", context: context) }
             throw error
         }
     }

@@ -10,6 +10,12 @@ public struct PostgresExporterConfig: Sendable, Equatable {
     public var autoMigrate: Bool = true
     /// How long one connection attempt may take.
     public var connectTimeout: Duration = .seconds(5)
+    /// Drop span partitions (and trace summaries) older than this; 0 keeps everything.
+    public var retention: Duration = .zero
+    /// Daily partitions created ahead of today.
+    public var partitionsAhead: Int = 3
+    /// How often partitions are created ahead and retention is applied.
+    public var maintenanceInterval: Duration = .seconds(3600)
     public var sendingQueue = SendingQueueConfig(numConsumers: 2, queueSize: 200_000)
     /// The system of record retries for as long as it takes by default
     /// (`max_elapsed_time: 0`): a full queue pushes back on clients instead.
@@ -27,6 +33,13 @@ public struct PostgresExporterConfig: Sendable, Equatable {
         }
         c.autoMigrate = map.bool("auto_migrate", default: c.autoMigrate)
         c.connectTimeout = map.duration("connect_timeout", default: c.connectTimeout)
+        c.retention = map.duration("retention", default: c.retention)
+        if c.retention > .zero && c.retention < .seconds(86_400) {
+            map.report("retention", "must be 0 (keep everything) or at least 1d: partitions are daily")
+        }
+        c.partitionsAhead = map.int("partitions_ahead", default: c.partitionsAhead, range: 0...366)
+        c.maintenanceInterval = map.duration("maintenance_interval", default: c.maintenanceInterval)
+        if c.maintenanceInterval < .seconds(1) { map.report("maintenance_interval", "must be at least 1s") }
         c.sendingQueue = SendingQueueConfig.read(map.map("sending_queue"), defaults: c.sendingQueue)
         c.retry = RetryPolicy.read(map.map("retry_on_failure"), defaults: c.retry)
         map.finish()

@@ -87,12 +87,12 @@ enum SpanCopyEncoder {
         }
     }
 
-    private static func appendTimestamp(_ unixNanos: UInt64, _ out: inout [UInt8]) {
+    static func appendTimestamp(_ unixNanos: UInt64, _ out: inout [UInt8]) {
         appendInt32(8, &out)
         appendInt64(Int64(unixNanos / 1000) - postgresEpochOffsetMicros, &out)
     }
 
-    private static func appendText(_ s: String, _ out: inout [UInt8]) {
+    static func appendText(_ s: String, _ out: inout [UInt8]) {
         var s = s
         s.withUTF8 { bytes in
             appendInt32(Int32(bytes.count), &out)

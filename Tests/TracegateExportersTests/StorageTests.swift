@@ -1,0 +1,152 @@
+import Logging
+import Testing
+import TracegateCore
+@testable import TracegateExporters
+
+@Suite struct UTCDayTests {
+    @Test func formatsAndParsesDays() {
+        #expect(UTCDay(daysSinceEpoch: 0).description == "1970-01-01")
+        #expect(UTCDay(unixNanos: 1_700_000_000_000_000_000).description == "2023-11-14")
+        #expect(UTCDay(daysSinceEpoch: 11016).description == "2000-02-29")
+        for days in [0, 59, 60, 365, 11016, 19675, 20780, 40000] {
+            let day = UTCDay(daysSinceEpoch: days)
+            #expect(UTCDay(partitionName: day.partitionName) == day)
+        }
+        #expect(UTCDay(partitionName: "trace_spans_default") == nil)
+        #expect(UTCDay(partitionName: "trace_spans_2023111") == nil)
+    }
+}
+
+@Suite struct TraceSummaryTests {
+    @Test func aggregatesPerTraceWithRootServicesAndCounts() {
+        let summaries = TraceSummary.summarize(sampleBatch(traceLow: 1))
+        #expect(summaries.count == 1)
+        let s = summaries[0]
+        #expect(s.rootSpanID == SpanID(0xa1))
+        #expect(s.rootName == "GET /users/{id}")
+        #expect(s.rootService == "users")
+        #expect(s.services == ["users"])
+        #expect(s.spanCount == 2)
+        #expect(s.errorCount == 1)
+        #expect(s.startUnixNano == 1_700_000_000_123_456_789)
+        #expect(s.endUnixNano == 1_700_000_000_223_456_790)
+    }
+}
+
+@Suite struct StorageTests {
+    func exporter(_ db: TestDatabase, retention: Duration = .zero) -> PostgresExporter {
+        var config = PostgresExporterConfig()
+        config.dsn = db.dsn
+        config.retention = retention
+        return PostgresExporter(id: "postgres", config: config, logger: quietLogger)
+    }
+
+    /// A two-span trace that started `daysAgo` days before now.
+    func recentBatch(traceLow: UInt64, daysAgo: Int, service: String = "svc", error: Bool = false) -> SpanBatch {
+        let start = UInt64(wallClockNanos()) - UInt64(daysAgo) * 86_400_000_000_000
+        let trace = TraceID(high: 7, low: traceLow)
+        let root = Span(
+            traceID: trace, spanID: SpanID(1), name: "root", kind: .server, startTimeUnixNano: start, endTimeUnixNano: start + 5_000_000,
+            status: error ? SpanStatus(code: .error, message: "x") : SpanStatus())
+        let child = Span(traceID: trace, spanID: SpanID(2), parentSpanID: SpanID(1), name: "child", startTimeUnixNano: start + 1000, endTimeUnixNano: start + 2000)
+        return SpanBatch(resourceSpans: [
+            ResourceSpans(resource: Resource(attributes: [Attribute("service.name", .string(service))]), scopeSpans: [ScopeSpans(spans: [root, child])])
+        ])
+    }
+
+    @Test func spansLandInTheirDaysPartitionAndTracesAreSummarized() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let pg = exporter(db)
+        try pg.export(recentBatch(traceLow: 1, daysAgo: 0))
+        try pg.export(recentBatch(traceLow: 2, daysAgo: 3, error: true))
+        let c = try db.connect()
+        let today = UTCDay.today()
+        let rows = try c.execute("SELECT tableoid::regclass::text, count(*) FROM trace_spans GROUP BY 1 ORDER BY 1")
+        #expect(rows == [[today.adding(days: -3).partitionName, "2"], [today.partitionName, "2"]])
+        let traces = try c.execute(
+            "SELECT encode(trace_id,'hex'), root_name, root_service, services::text, span_count, error_count, status FROM traces ORDER BY start_time")
+        #expect(traces == [
+            ["00000000000000070000000000000002", "root", "svc", "{svc}", "2", "1", "error"],
+            ["00000000000000070000000000000001", "root", "svc", "{svc}", "2", "0", "ok"],
+        ])
+    }
+
+    @Test func laterSpansOfATraceUpdateItsSummaryAndRedeliveryCountsNothingTwice() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let pg = exporter(db)
+        // The child arrives first, from another service; then the root.
+        var first = recentBatch(traceLow: 9, daysAgo: 0, service: "frontend")
+        first.resourceSpans[0].scopeSpans[0].spans.removeFirst()
+        var second = recentBatch(traceLow: 9, daysAgo: 0, service: "api", error: true)
+        second.resourceSpans[0].scopeSpans[0].spans.removeLast()
+        try pg.export(first)
+        try pg.export(second)
+        try pg.export(second)  // a client retry
+        let c = try db.connect()
+        let row = try c.execute("SELECT root_name, root_service, services::text, span_count, error_count FROM traces")
+        #expect(row == [["root", "api", "{api,frontend}", "2", "1"]])
+        #expect(try c.execute("SELECT count(*) FROM trace_spans") == [["2"]])
+    }
+
+    @Test func retentionDropsOldPartitionsAndTheirTraces() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let pg = exporter(db, retention: .seconds(10 * 86_400))
+        try pg.export(recentBatch(traceLow: 1, daysAgo: 0))
+        try pg.export(recentBatch(traceLow: 2, daysAgo: 5))
+        try pg.export(recentBatch(traceLow: 3, daysAgo: 9))
+        let maintenance = PostgresMaintenance(config: pg.config)
+        // Five days later the 9-day-old trace is 14 days old: past retention.
+        let later = wallClockNanos() + 5 * 86_400_000_000_000
+        let dry = try maintenance.run(dryRun: true, now: later)
+        #expect(dry.retentionRan)
+        #expect(dry.droppedPartitions == [UTCDay.today().adding(days: -9).partitionName])
+        #expect(dry.deletedTraces == 1)
+        let c = try db.connect()
+        #expect(try c.execute("SELECT count(*) FROM traces") == [["3"]])  // dry run changed nothing
+
+        let report = try maintenance.run(dryRun: false, now: later)
+        #expect(report.droppedPartitions == dry.droppedPartitions)
+        #expect(report.deletedTraces == 1)
+        #expect(try c.execute("SELECT count(*) FROM trace_spans") == [["4"]])
+        #expect(try c.execute("SELECT encode(trace_id,'hex') FROM traces ORDER BY 1") == [
+            ["00000000000000070000000000000001"], ["00000000000000070000000000000002"],
+        ])
+        // Partitions ahead of "later" were created.
+        #expect(report.createdPartitions.contains(UTCDay(unixNanos: UInt64(later)).adding(days: 3).partitionName))
+    }
+
+    @Test func spansOutsideThePartitionWindowGoToTheDefaultPartition() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let pg = exporter(db, retention: .seconds(10 * 86_400))
+        try pg.export(recentBatch(traceLow: 1, daysAgo: 40))
+        let c = try db.connect()
+        #expect(try c.execute("SELECT tableoid::regclass::text FROM trace_spans GROUP BY 1") == [["trace_spans_default"]])
+    }
+}
+
+@Suite struct ExporterStartTests {
+    @Test func aConnectionOpenedAtStartWritesSpansAndTraces() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        var config = PostgresExporterConfig()
+        config.dsn = db.dsn
+        let pg = PostgresExporter(id: "postgres", config: config, logger: quietLogger)
+        try pg.prepare()
+        try pg.export(sampleBatch())
+        let c = try db.connect()
+        #expect(try c.execute("SELECT count(*) FROM trace_spans") == [["2"]])
+        #expect(try c.execute("SELECT span_count FROM traces") == [["2"]])
+    }
+
+    @Test func onlyDataErrorsArePermanent() {
+        #expect(!PostgresError(code: .copyFailed, sqlState: "22021", message: "", context: "").isRetryable)
+        #expect(!PostgresError(code: .copyFailed, sqlState: "23502", message: "", context: "").isRetryable)
+        #expect(PostgresError(code: .copyFailed, sqlState: "42P01", message: "", context: "").isRetryable)
+        #expect(PostgresError(code: .connectionFailed, message: "", context: "").isRetryable)
+        #expect(!PostgresError(code: .schemaTooNew, message: "", context: "").isRetryable)
+    }
+}
