@@ -150,3 +150,28 @@ import TracegateCore
         #expect(!PostgresError(code: .schemaTooNew, message: "", context: "").isRetryable)
     }
 }
+
+@Suite struct AttributeTruncationTests {
+    @Test func longValuesAreCutWithTheirLengthAndHashBeside() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        var config = PostgresExporterConfig()
+        config.dsn = db.dsn
+        config.maxAttributeValueSize = 10
+        let pg = PostgresExporter(id: "postgres", config: config, logger: quietLogger)
+        var batch = sampleBatch()
+        // 9 ASCII bytes then "é" (2 bytes): a cut at 10 would split the character.
+        batch.resourceSpans[0].scopeSpans[0].spans[1].attributes = [
+            Attribute("long", .string("abcdefghié and more")), Attribute("short", .string("ok")),
+        ]
+        try pg.export(batch)
+        let c = try db.connect()
+        let row = try c.execute(
+            "SELECT attributes->>'long', attributes->>'long.original_length', attributes->>'long.sha256', attributes->>'short', encode(sha256(convert_to('abcdefghié and more', 'UTF8')), 'hex') FROM trace_spans WHERE name = 'SELECT'")
+        #expect(row.count == 1)
+        #expect(row[0][0] == "abcdefghi")
+        #expect(row[0][1] == "20")
+        #expect(row[0][2] == row[0][4])
+        #expect(row[0][3] == "ok")
+    }
+}

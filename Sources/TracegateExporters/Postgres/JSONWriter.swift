@@ -1,3 +1,4 @@
+import Crypto
 import TracegateCore
 
 /// Writes the jsonb text of attributes, events and links straight into a COPY
@@ -7,8 +8,15 @@ import TracegateCore
 /// array as an array, kvlist as an object, an unset value as null.
 struct JSONWriter {
     var out: [UInt8]
+    /// Attribute string values longer than this many bytes are cut (at a
+    /// character boundary); `<key>.original_length` and `<key>.sha256` are
+    /// added beside them. 0 means no limit.
+    var maxValueBytes: Int
 
-    init(into out: [UInt8]) { self.out = out }
+    init(into out: [UInt8], maxValueBytes: Int = 0) {
+        self.out = out
+        self.maxValueBytes = maxValueBytes
+    }
 
     mutating func attributes(_ attributes: [Attribute]) {
         out.append(UInt8(ascii: "{"))
@@ -16,9 +24,33 @@ struct JSONWriter {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             string(a.key)
             out.append(UInt8(ascii: ":"))
-            value(a.value)
+            if maxValueBytes > 0, case .string(let s) = a.value, s.utf8.count > maxValueBytes {
+                truncated(key: a.key, s)
+            } else {
+                value(a.value)
+            }
         }
         out.append(UInt8(ascii: "}"))
+    }
+
+    /// Writes the cut value, then the full length and SHA-256 of the whole.
+    private mutating func truncated(key: String, _ s: String) {
+        let bytes = Array(s.utf8)
+        var end = maxValueBytes
+        while end > 0 && bytes[end] & 0xC0 == 0x80 { end -= 1 }  // not inside a character
+        string(String(decoding: bytes[..<end], as: UTF8.self))
+        out.append(UInt8(ascii: ","))
+        string(key + ".original_length")
+        out.append(UInt8(ascii: ":"))
+        integer(Int64(bytes.count))
+        out.append(UInt8(ascii: ","))
+        string(key + ".sha256")
+        out.append(UInt8(ascii: ":"))
+        string(SHA256.hash(data: bytes).map { hex2($0) }.joined())
+    }
+
+    private func hex2(_ b: UInt8) -> String {
+        String(decoding: [hexDigitChar(b >> 4), hexDigitChar(b & 0xF)], as: UTF8.self)
     }
 
     mutating func value(_ v: AnyValue) {

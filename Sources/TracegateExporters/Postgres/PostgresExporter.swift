@@ -100,7 +100,7 @@ public final class PostgresExporter: SpanExporter {
                 context: "creating partition \(day.partitionName)")
             partitions.markKnown(day)
         }
-        let payload = SpanCopyEncoder.encode(batch)
+        let payload = SpanCopyEncoder.encode(batch, maxAttributeValueBytes: config.maxAttributeValueSize)
         let context = "COPY into trace_spans"
         do throws(PostgresError) {
             try connection.execute("BEGIN", context: context)

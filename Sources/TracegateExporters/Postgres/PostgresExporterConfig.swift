@@ -12,6 +12,10 @@ public struct PostgresExporterConfig: Sendable, Equatable {
     public var connectTimeout: Duration = .seconds(5)
     /// Drop span partitions (and trace summaries) older than this; 0 keeps everything.
     public var retention: Duration = .zero
+    /// Attribute string values above this size are cut, with their full length
+    /// and SHA-256 stored beside them (`<key>.original_length`, `<key>.sha256`).
+    /// 0 means no limit.
+    public var maxAttributeValueSize: Int = 64 << 10
     /// Daily partitions created ahead of today.
     public var partitionsAhead: Int = 3
     /// How often partitions are created ahead and retention is applied.
@@ -37,6 +41,7 @@ public struct PostgresExporterConfig: Sendable, Equatable {
         if c.retention > .zero && c.retention < .seconds(86_400) {
             map.report("retention", "must be 0 (keep everything) or at least 1d: partitions are daily")
         }
+        c.maxAttributeValueSize = map.byteSize("max_attribute_value_size", default: c.maxAttributeValueSize)
         c.partitionsAhead = map.int("partitions_ahead", default: c.partitionsAhead, range: 0...366)
         c.maintenanceInterval = map.duration("maintenance_interval", default: c.maintenanceInterval)
         if c.maintenanceInterval < .seconds(1) { map.report("maintenance_interval", "must be at least 1s") }

@@ -22,8 +22,8 @@ enum SpanCopyEncoder {
     /// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
     static let postgresEpochOffsetMicros: Int64 = 946_684_800_000_000
 
-    static func encode(_ batch: SpanBatch) -> [UInt8] {
-        var w = JSONWriter(into: [])
+    static func encode(_ batch: SpanBatch, maxAttributeValueBytes: Int = 0) -> [UInt8] {
+        var w = JSONWriter(into: [], maxValueBytes: maxAttributeValueBytes)
         w.out.reserveCapacity(64 + batch.spanCount * 512)
         w.out.append(contentsOf: Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00])
         appendInt32(0, &w.out)  // flags
@@ -32,7 +32,7 @@ enum SpanCopyEncoder {
             let serviceName = rs.resource.serviceName
             // Every span of a resource carries the same resource attributes:
             // render them once.
-            var resourceJSON = JSONWriter(into: [1])
+            var resourceJSON = JSONWriter(into: [1], maxValueBytes: maxAttributeValueBytes)
             resourceJSON.attributes(rs.resource.attributes)
             for ss in rs.scopeSpans {
                 for span in ss.spans {
