@@ -175,3 +175,57 @@ import TracegateCore
         #expect(row[0][3] == "ok")
     }
 }
+
+@Suite struct CompletenessTests {
+    func span(_ trace: UInt64, _ id: UInt64, parent: UInt64?) -> Span {
+        let start = UInt64(wallClockNanos())
+        return Span(
+            traceID: TraceID(high: 3, low: trace), spanID: SpanID(id), parentSpanID: parent.map(SpanID.init),
+            name: "s\(id)", startTimeUnixNano: start, endTimeUnixNano: start + 1000)
+    }
+
+    func batch(_ spans: [Span]) -> SpanBatch {
+        SpanBatch(resourceSpans: [ResourceSpans(scopeSpans: [ScopeSpans(spans: spans)])])
+    }
+
+    func state(_ c: PGConnection, _ trace: UInt64) throws -> [String?] {
+        try c.execute(
+            "SELECT complete::text, missing_parent_count::text, array_to_string(ARRAY(SELECT encode(p, 'hex') FROM unnest(missing_parents) p ORDER BY 1), ',') FROM traces WHERE trace_id = '\\x00000000000000030000000000000\(String(format: "%03x", trace))'"
+        ).first ?? []
+    }
+
+    @Test func completenessFollowsTheSpansAsTheyArrive() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        var config = PostgresExporterConfig()
+        config.dsn = db.dsn
+        let pg = PostgresExporter(id: "postgres", config: config, logger: quietLogger)
+        let c = try db.connect()
+
+        // A whole trace in one batch is complete.
+        try pg.export(batch([span(1, 1, parent: nil), span(1, 2, parent: 1), span(1, 3, parent: 2)]))
+        #expect(try state(c, 1) == ["true", "0", ""])
+
+        // Children first, as SDKs send them: the parents are missing until they come.
+        let children = batch([span(2, 3, parent: 2), span(2, 4, parent: 2)])
+        try pg.export(children)
+        #expect(try state(c, 2) == ["false", "1", "0000000000000002"])
+        try pg.export(batch([span(2, 2, parent: 1)]))
+        #expect(try state(c, 2) == ["false", "1", "0000000000000001"])
+        try pg.export(batch([span(2, 1, parent: nil)]))
+        #expect(try state(c, 2) == ["true", "0", ""])
+
+        // A child whose parent was stored by an earlier batch is not missing anything.
+        try pg.export(batch([span(2, 5, parent: 4)]))
+        #expect(try state(c, 2) == ["true", "0", ""])
+
+        // A redelivered batch (the duplicate-skipping path) changes nothing.
+        try pg.export(children)
+        #expect(try state(c, 2) == ["true", "0", ""])
+        #expect(try c.execute("SELECT span_count FROM traces WHERE trace_id = '\\x00000000000000030000000000000002'") == [["5"]])
+
+        // A root alone whose child references an unknown parent stays incomplete.
+        try pg.export(batch([span(3, 1, parent: nil), span(3, 7, parent: 6)]))
+        #expect(try state(c, 3) == ["false", "1", "0000000000000006"])
+    }
+}

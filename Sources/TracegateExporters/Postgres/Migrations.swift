@@ -106,6 +106,9 @@ public enum Migrations {
                     IF to_regclass(part) IS NOT NULL THEN RETURN false; END IF;
                     PERFORM pg_advisory_xact_lock(7400410002);
                     IF to_regclass(part) IS NOT NULL THEN RETURN false; END IF;
+                    -- Hold the default partition still: a row for this day written
+                    -- between the move and the attach would make the attach fail.
+                    LOCK TABLE trace_spans_default IN ACCESS EXCLUSIVE MODE;
                     EXECUTE format('CREATE TABLE %I (LIKE trace_spans INCLUDING DEFAULTS)', part);
                     EXECUTE format(
                         'WITH moved AS (DELETE FROM trace_spans_default WHERE start_time >= %L AND start_time < %L RETURNING *) '
@@ -137,11 +140,32 @@ public enum Migrations {
                     status               text        GENERATED ALWAYS AS (CASE WHEN error_count > 0 THEN 'error' ELSE 'ok' END) STORED,
                     concluded_at         timestamptz,
                     complete             boolean     NOT NULL DEFAULT false,
-                    missing_parent_count integer     NOT NULL DEFAULT 0
+                    missing_parent_count integer     NOT NULL DEFAULT 0,
+                    -- parent span ids referenced by stored spans but not stored (yet)
+                    missing_parents      bytea[]     NOT NULL DEFAULT '{}'
                 );
                 COMMENT ON TABLE traces IS 'One row per trace: first/last activity on the gateway clock, span time range, root span, services, counts, conclusion.';
                 COMMENT ON COLUMN traces.last_activity_at IS 'gateway clock: when the newest span of this trace was stored';
                 COMMENT ON COLUMN traces.complete IS 'the root span is present and every referenced parent span is present';
+                COMMENT ON COLUMN traces.missing_parents IS 'parent span ids referenced by stored spans of the trace that are not stored';
+                -- Spans stored before this migration get their summaries now.
+                INSERT INTO traces (trace_id, first_seen_at, last_activity_at, start_time, end_time, root_span_id,
+                                    root_name, root_service, services, span_count, error_count)
+                SELECT trace_id, min(ingested_at), max(ingested_at), min(start_time), max(end_time),
+                       (array_agg(span_id ORDER BY start_time) FILTER (WHERE parent_span_id IS NULL))[1],
+                       (array_agg(name ORDER BY start_time) FILTER (WHERE parent_span_id IS NULL))[1],
+                       (array_agg(service_name ORDER BY start_time) FILTER (WHERE parent_span_id IS NULL))[1],
+                       array_agg(DISTINCT service_name ORDER BY service_name), count(*),
+                       count(*) FILTER (WHERE status_code = 2)
+                FROM trace_spans GROUP BY trace_id;
+                UPDATE traces t SET missing_parents = m.missing, missing_parent_count = cardinality(m.missing),
+                                    complete = t.root_span_id IS NOT NULL AND cardinality(m.missing) = 0
+                FROM (SELECT s.trace_id, array_agg(DISTINCT s.parent_span_id) FILTER (
+                             WHERE s.parent_span_id IS NOT NULL AND NOT EXISTS (
+                                 SELECT 1 FROM trace_spans p WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_span_id)) AS missing
+                      FROM trace_spans s GROUP BY s.trace_id) m
+                WHERE t.trace_id = m.trace_id AND m.missing IS NOT NULL;
+                UPDATE traces SET complete = root_span_id IS NOT NULL AND missing_parent_count = 0;
                 CREATE INDEX traces_root_name_start ON traces (root_name, start_time);
                 CREATE INDEX traces_start ON traces (start_time);
                 CREATE INDEX traces_open_by_activity ON traces (last_activity_at) WHERE concluded_at IS NULL;
@@ -166,6 +190,9 @@ public enum Migrations {
                     CONSTRAINT trace_spans_pkey PRIMARY KEY (trace_id, span_id)
                 );
                 CREATE INDEX trace_spans_service_start ON trace_spans (service_name, start_time);
+                COMMENT ON TABLE trace_spans IS 'One row per span received by Tracegate. Ids are bytea: query them as ''\\x<hex>''.';
+                -- The old key has no start_time: of a span stored twice with different
+                -- start times, the first stays.
                 INSERT INTO trace_spans SELECT * FROM trace_spans_partitioned ON CONFLICT DO NOTHING;
                 DROP TABLE trace_spans_partitioned;
                 DROP FUNCTION tracegate_ensure_partition(date);
@@ -179,6 +206,7 @@ public enum Migrations {
                        ingested_at
                 FROM trace_spans;
                 """),
+        sqlSurface,
     ]
 
     public static var latestVersion: Int { all.last?.version ?? 0 }

@@ -106,7 +106,7 @@ public final class PostgresExporter: SpanExporter {
             try connection.execute("BEGIN", context: context)
             try connection.copy(SpanCopyEncoder.copyStatement(table: "trace_spans"), payload: payload, context: context)
             try connection.copy(TraceSummarySQL.copyStatement, payload: TraceSummarySQL.encode(TraceSummary.summarize(batch)), context: "COPY trace summaries")
-            try connection.execute(TraceSummarySQL.upsertFromStaging, context: "updating traces")
+            try updateTraces(connection)
             try connection.execute("COMMIT", context: context)
         } catch let error where error.sqlState == "23505" {
             _ = try? connection.execute("ROLLBACK", context: context)
@@ -124,11 +124,18 @@ public final class PostgresExporter: SpanExporter {
             "BEGIN; CREATE TEMP TABLE tg_stage_spans (LIKE trace_spans INCLUDING DEFAULTS) ON COMMIT DROP", context: context)
         do throws(PostgresError) {
             try connection.copy(SpanCopyEncoder.copyStatement(table: "tg_stage_spans"), payload: payload, context: context)
-            try connection.execute(TraceSummarySQL.insertSkippingDuplicatesAndSummarize(from: "tg_stage_spans"), context: context)
+            try connection.execute(TraceSummarySQL.insertSkippingDuplicatesAndStage(from: "tg_stage_spans"), context: context)
+            try updateTraces(connection)
             try connection.execute("COMMIT", context: context)
         } catch {
             if connection.isHealthy { _ = try? connection.execute("ROLLBACK", context: context) }
             throw error
         }
+    }
+
+    /// Folds the staged summaries into `traces` (inside the caller's transaction).
+    private func updateTraces(_ connection: PGConnection) throws(PostgresError) {
+        try connection.execute(TraceSummarySQL.updateMissingParents, context: "updating missing parents of traces")
+        try connection.execute(TraceSummarySQL.upsertFromStaging, context: "updating traces")
     }
 }

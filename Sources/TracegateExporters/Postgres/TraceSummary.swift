@@ -12,6 +12,16 @@ struct TraceSummary: Equatable {
     var services: [String]
     var spanCount: Int
     var errorCount: Int
+    /// Span ids of the batch, and the parents they reference that the batch
+    /// does not hold: what completeness needs to know.
+    var spanIDs: [SpanID] = []
+    var parentIDs: Set<SpanID> = []
+
+    /// Referenced parents this batch does not contain.
+    var missingCandidates: [SpanID] {
+        let own = Set(spanIDs)
+        return parentIDs.filter { !own.contains($0) }.sorted { $0.value < $1.value }
+    }
 
     /// Summaries of `batch`, one per trace, in order of first appearance.
     static func summarize(_ batch: SpanBatch) -> [TraceSummary] {
@@ -22,7 +32,9 @@ struct TraceSummary: Equatable {
             for ss in rs.scopeSpans {
                 for span in ss.spans {
                     let isError = span.status.code == .error
-                    if let i = index[span.traceID] {
+                    let i: Int
+                    if let known = index[span.traceID] {
+                        i = known
                         out[i].startUnixNano = min(out[i].startUnixNano, span.startTimeUnixNano)
                         out[i].endUnixNano = max(out[i].endUnixNano, span.endTimeUnixNano)
                         out[i].spanCount += 1
@@ -34,6 +46,7 @@ struct TraceSummary: Equatable {
                             out[i].rootService = service
                         }
                     } else {
+                        i = out.count
                         index[span.traceID] = out.count
                         let isRoot = span.parentSpanID == nil
                         out.append(
@@ -43,6 +56,8 @@ struct TraceSummary: Equatable {
                                 rootService: isRoot ? service : nil, services: [service], spanCount: 1,
                                 errorCount: isError ? 1 : 0))
                     }
+                    out[i].spanIDs.append(span.spanID)
+                    if let parent = span.parentSpanID { out[i].parentIDs.insert(parent) }
                 }
             }
         }
@@ -58,17 +73,45 @@ enum TraceSummarySQL {
     static let createStaging = """
         CREATE TEMP TABLE IF NOT EXISTS \(stagingTable) (
             trace_id bytea, start_time timestamptz, end_time timestamptz, root_span_id bytea,
-            root_name text, root_service text, services text[], span_count bigint, error_count bigint
+            root_name text, root_service text, services text[], span_count bigint, error_count bigint,
+            span_ids bytea[], missing_candidates bytea[]
         ) ON COMMIT DELETE ROWS
         """
 
     static let copyStatement = """
-        COPY \(stagingTable) (trace_id, start_time, end_time, root_span_id, root_name, root_service, services, span_count, error_count) FROM STDIN (FORMAT binary)
+        COPY \(stagingTable) (trace_id, start_time, end_time, root_span_id, root_name, root_service, services, span_count, error_count, span_ids, missing_candidates) FROM STDIN (FORMAT binary)
         """
 
-    /// The merge rule for a trace seen before: widen the time range, keep the
-    /// first root, add services and counts, and move the activity clock.
-    static let upsertClause = """
+    /// Completeness of traces seen before: a missing parent is resolved when
+    /// it arrives; a parent newly referenced is missing unless it was stored
+    /// by an earlier batch. (For a trace first seen in this batch nothing of
+    /// it is stored yet, so its candidates are exactly its missing parents.)
+    static let updateMissingParents = """
+        UPDATE traces t
+        SET missing_parents = m.missing, missing_parent_count = cardinality(m.missing)
+        FROM (
+            SELECT b.trace_id, ARRAY(
+                SELECT p FROM unnest(t2.missing_parents) AS p WHERE p <> ALL (b.span_ids)
+                UNION
+                SELECT c FROM unnest(b.missing_candidates) AS c
+                WHERE NOT EXISTS (SELECT 1 FROM trace_spans s WHERE s.trace_id = b.trace_id AND s.span_id = c)
+            ) AS missing
+            FROM \(stagingTable) b JOIN traces t2 ON t2.trace_id = b.trace_id
+        ) AS m
+        WHERE t.trace_id = m.trace_id AND t.missing_parents IS DISTINCT FROM m.missing
+        """
+
+    /// Folds the staged summaries into `traces`: new traces are inserted;
+    /// for known ones the time range widens, the first root stays, services
+    /// and counts add up, and the activity clock moves.
+    static let upsertFromStaging = """
+        INSERT INTO traces (trace_id, first_seen_at, last_activity_at, start_time, end_time, root_span_id, root_name,
+                            root_service, services, span_count, error_count, missing_parents, missing_parent_count, complete)
+        SELECT trace_id, now(), now(), start_time, end_time, root_span_id, root_name, root_service,
+               ARRAY(SELECT DISTINCT s FROM unnest(services) AS s ORDER BY s), span_count, error_count,
+               missing_candidates, cardinality(missing_candidates),
+               root_span_id IS NOT NULL AND cardinality(missing_candidates) = 0
+        FROM \(stagingTable)
         ON CONFLICT (trace_id) DO UPDATE SET
             last_activity_at = EXCLUDED.last_activity_at,
             start_time = LEAST(traces.start_time, EXCLUDED.start_time),
@@ -79,36 +122,37 @@ enum TraceSummarySQL {
             services = CASE WHEN EXCLUDED.services <@ traces.services THEN traces.services
                             ELSE ARRAY(SELECT DISTINCT s FROM unnest(traces.services || EXCLUDED.services) AS s ORDER BY s) END,
             span_count = traces.span_count + EXCLUDED.span_count,
-            error_count = traces.error_count + EXCLUDED.error_count
+            error_count = traces.error_count + EXCLUDED.error_count,
+            complete = COALESCE(traces.root_span_id, EXCLUDED.root_span_id) IS NOT NULL AND traces.missing_parent_count = 0
         """
 
-    /// Folds the staged summaries of the fast path into `traces`.
-    static let upsertFromStaging = """
-        INSERT INTO traces (trace_id, first_seen_at, last_activity_at, start_time, end_time, root_span_id, root_name,
-                            root_service, services, span_count, error_count)
-        SELECT trace_id, now(), now(), start_time, end_time, root_span_id, root_name, root_service,
-               ARRAY(SELECT DISTINCT s FROM unnest(services) AS s ORDER BY s), span_count, error_count
-        FROM \(stagingTable)
-        \(upsertClause)
-        """
-
-    /// The duplicate-skipping path: counts only the spans that were really
-    /// inserted, so a redelivered request changes no count.
-    static func insertSkippingDuplicatesAndSummarize(from stage: String) -> String {
+    /// The duplicate-skipping path: stages summaries of only the spans that
+    /// were really inserted, so a redelivered request changes no count.
+    static func insertSkippingDuplicatesAndStage(from stage: String) -> String {
         """
         WITH inserted AS (
             INSERT INTO trace_spans SELECT * FROM \(stage) ON CONFLICT DO NOTHING
             RETURNING trace_id, span_id, parent_span_id, name, service_name, start_time, end_time, status_code
+        ), ids AS (
+            SELECT trace_id, array_agg(span_id) AS span_ids FROM inserted GROUP BY trace_id
+        ), candidates AS (
+            SELECT i.trace_id, array_agg(DISTINCT i.parent_span_id) AS missing
+            FROM inserted i JOIN ids USING (trace_id)
+            WHERE i.parent_span_id IS NOT NULL AND i.parent_span_id <> ALL (ids.span_ids)
+            GROUP BY i.trace_id
         )
-        INSERT INTO traces (trace_id, first_seen_at, last_activity_at, start_time, end_time, root_span_id, root_name,
-                            root_service, services, span_count, error_count)
-        SELECT trace_id, now(), now(), min(start_time), max(end_time),
-               (array_agg(span_id ORDER BY start_time) FILTER (WHERE parent_span_id IS NULL))[1],
-               (array_agg(name ORDER BY start_time) FILTER (WHERE parent_span_id IS NULL))[1],
-               (array_agg(service_name ORDER BY start_time) FILTER (WHERE parent_span_id IS NULL))[1],
-               array_agg(DISTINCT service_name ORDER BY service_name), count(*), count(*) FILTER (WHERE status_code = 2)
-        FROM inserted GROUP BY trace_id
-        \(upsertClause)
+        INSERT INTO \(stagingTable)
+        SELECT g.trace_id, g.start_time, g.end_time, g.root_span_id, g.root_name, g.root_service, g.services,
+               g.span_count, g.error_count, ids.span_ids, COALESCE(candidates.missing, '{}')
+        FROM (
+            SELECT trace_id, min(start_time) AS start_time, max(end_time) AS end_time,
+                   (array_agg(span_id ORDER BY start_time) FILTER (WHERE parent_span_id IS NULL))[1] AS root_span_id,
+                   (array_agg(name ORDER BY start_time) FILTER (WHERE parent_span_id IS NULL))[1] AS root_name,
+                   (array_agg(service_name ORDER BY start_time) FILTER (WHERE parent_span_id IS NULL))[1] AS root_service,
+                   array_agg(DISTINCT service_name) AS services, count(*) AS span_count,
+                   count(*) FILTER (WHERE status_code = 2) AS error_count
+            FROM inserted GROUP BY trace_id
+        ) AS g JOIN ids USING (trace_id) LEFT JOIN candidates USING (trace_id)
         """
     }
 
@@ -119,7 +163,7 @@ enum TraceSummarySQL {
         SpanCopyEncoder.appendInt32(0, &out)
         SpanCopyEncoder.appendInt32(0, &out)
         for s in summaries {
-            SpanCopyEncoder.appendInt16(9, &out)
+            SpanCopyEncoder.appendInt16(11, &out)
             SpanCopyEncoder.appendInt32(16, &out)
             SpanCopyEncoder.appendInt64(Int64(bitPattern: s.traceID.high), &out)
             SpanCopyEncoder.appendInt64(Int64(bitPattern: s.traceID.low), &out)
@@ -138,6 +182,8 @@ enum TraceSummarySQL {
             SpanCopyEncoder.appendInt64(Int64(s.spanCount), &out)
             SpanCopyEncoder.appendInt32(8, &out)
             SpanCopyEncoder.appendInt64(Int64(s.errorCount), &out)
+            appendByteaArray(s.spanIDs, &out)
+            appendByteaArray(s.missingCandidates, &out)
         }
         SpanCopyEncoder.appendInt16(-1, &out)
         return out
@@ -151,19 +197,34 @@ enum TraceSummarySQL {
         SpanCopyEncoder.appendText(s, &out)
     }
 
-    /// A one-dimensional text[] in PostgreSQL's binary array format: ndim,
-    /// has-nulls flag, element type oid (25 = text), then length and lower
-    /// bound of the dimension, then each element as length + bytes.
-    private static func appendTextArray(_ items: [String], _ out: inout [UInt8]) {
+    /// A one-dimensional array in PostgreSQL's binary array format: ndim,
+    /// has-nulls flag, element type oid, then length and lower bound of the
+    /// dimension, then each element as length + bytes.
+    private static func appendArray(elementOID: Int32, count: Int, _ out: inout [UInt8], _ elements: (inout [UInt8]) -> Void) {
         let lengthAt = out.count
         SpanCopyEncoder.appendInt32(0, &out)
         SpanCopyEncoder.appendInt32(1, &out)
         SpanCopyEncoder.appendInt32(0, &out)
-        SpanCopyEncoder.appendInt32(25, &out)
-        SpanCopyEncoder.appendInt32(Int32(items.count), &out)
+        SpanCopyEncoder.appendInt32(elementOID, &out)
+        SpanCopyEncoder.appendInt32(Int32(count), &out)
         SpanCopyEncoder.appendInt32(1, &out)
-        for item in items { SpanCopyEncoder.appendText(item, &out) }
+        elements(&out)
         let length = Int32(out.count - lengthAt - 4)
         out.withUnsafeMutableBytes { $0.storeBytes(of: length.bigEndian, toByteOffset: lengthAt, as: Int32.self) }
+    }
+
+    private static func appendTextArray(_ items: [String], _ out: inout [UInt8]) {
+        appendArray(elementOID: 25, count: items.count, &out) { out in
+            for item in items { SpanCopyEncoder.appendText(item, &out) }
+        }
+    }
+
+    private static func appendByteaArray(_ ids: [SpanID], _ out: inout [UInt8]) {
+        appendArray(elementOID: 17, count: ids.count, &out) { out in
+            for id in ids {
+                SpanCopyEncoder.appendInt32(8, &out)
+                SpanCopyEncoder.appendInt64(Int64(bitPattern: id.value), &out)
+            }
+        }
     }
 }
