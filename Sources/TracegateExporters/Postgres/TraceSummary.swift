@@ -88,17 +88,13 @@ enum TraceSummarySQL {
     /// it is stored yet, so its candidates are exactly its missing parents.)
     static let updateMissingParents = """
         UPDATE traces t
-        SET missing_parents = m.missing, missing_parent_count = cardinality(m.missing)
-        FROM (
-            SELECT b.trace_id, ARRAY(
-                SELECT p FROM unnest(t2.missing_parents) AS p WHERE p <> ALL (b.span_ids)
-                UNION
-                SELECT c FROM unnest(b.missing_candidates) AS c
-                WHERE NOT EXISTS (SELECT 1 FROM trace_spans s WHERE s.trace_id = b.trace_id AND s.span_id = c)
-            ) AS missing
-            FROM \(stagingTable) b JOIN traces t2 ON t2.trace_id = b.trace_id
-        ) AS m
-        WHERE t.trace_id = m.trace_id AND t.missing_parents IS DISTINCT FROM m.missing
+        SET missing_parents = ARRAY(
+            SELECT p FROM unnest(t.missing_parents) AS p WHERE p <> ALL (b.span_ids)
+            UNION
+            SELECT c FROM unnest(b.missing_candidates) AS c
+            WHERE NOT EXISTS (SELECT 1 FROM trace_spans s WHERE s.trace_id = b.trace_id AND s.span_id = c))
+        FROM \(stagingTable) b
+        WHERE t.trace_id = b.trace_id AND (cardinality(t.missing_parents) > 0 OR cardinality(b.missing_candidates) > 0)
         """
 
     /// Folds the staged summaries into `traces`: new traces are inserted;
@@ -123,7 +119,8 @@ enum TraceSummarySQL {
                             ELSE ARRAY(SELECT DISTINCT s FROM unnest(traces.services || EXCLUDED.services) AS s ORDER BY s) END,
             span_count = traces.span_count + EXCLUDED.span_count,
             error_count = traces.error_count + EXCLUDED.error_count,
-            complete = COALESCE(traces.root_span_id, EXCLUDED.root_span_id) IS NOT NULL AND traces.missing_parent_count = 0
+            missing_parent_count = cardinality(traces.missing_parents),
+            complete = COALESCE(traces.root_span_id, EXCLUDED.root_span_id) IS NOT NULL AND cardinality(traces.missing_parents) = 0
         """
 
     /// The duplicate-skipping path: stages summaries of only the spans that
