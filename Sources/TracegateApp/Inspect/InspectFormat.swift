@@ -1,3 +1,4 @@
+import TracegateCore
 /// Text building blocks shared by `tracegate trace` and `tracegate traces`:
 /// human durations, UTC timestamps, column padding, ANSI colour, JSON text.
 /// Everything here is pure: no clock, no I/O.
@@ -74,18 +75,9 @@ public enum InspectFormat {
         return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
     }
 
-    /// Year, month, day of a day count since 1970-01-01 (proleptic Gregorian;
-    /// H. Hinnant's `civil_from_days`).
     static func civilDate(daysSinceEpoch: Int64) -> (Int64, Int64, Int64) {
-        let z = daysSinceEpoch + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+        let date = TracegateCore.civilDate(daysSinceEpoch: daysSinceEpoch)
+        return (date.year, date.month, date.day)
     }
 
     /// Span names, services and messages come from clients: control and

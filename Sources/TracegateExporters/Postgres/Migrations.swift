@@ -53,14 +53,7 @@ public enum Migrations {
                     RETURN (ARRAY['unset','ok','error'])[code + 1];
 
                 -- The same rows with ids as the lowercase hex SDKs print and names for enums.
-                CREATE VIEW trace_spans_hex AS
-                SELECT encode(trace_id, 'hex') AS trace_id, encode(span_id, 'hex') AS span_id,
-                       encode(parent_span_id, 'hex') AS parent_span_id, name, span_kind_name(kind) AS kind,
-                       service_name, start_time, end_time, duration_ns / 1e6 AS duration_ms,
-                       status_code_name(status_code) AS status, status_message, attributes,
-                       resource_attributes, events, links, scope_name, scope_version, trace_state, flags,
-                       ingested_at
-                FROM trace_spans;
+                \(traceSpansHexView)
                 """,
             down: """
                 DROP VIEW trace_spans_hex;
@@ -170,14 +163,7 @@ public enum Migrations {
                 CREATE INDEX traces_start ON traces (start_time);
                 CREATE INDEX traces_open_by_activity ON traces (last_activity_at) WHERE concluded_at IS NULL;
 
-                CREATE VIEW trace_spans_hex AS
-                SELECT encode(trace_id, 'hex') AS trace_id, encode(span_id, 'hex') AS span_id,
-                       encode(parent_span_id, 'hex') AS parent_span_id, name, span_kind_name(kind) AS kind,
-                       service_name, start_time, end_time, duration_ns / 1e6 AS duration_ms,
-                       status_code_name(status_code) AS status, status_message, attributes,
-                       resource_attributes, events, links, scope_name, scope_version, trace_state, flags,
-                       ingested_at
-                FROM trace_spans;
+                \(traceSpansHexView)
                 """,
             down: """
                 DROP VIEW trace_spans_hex;
@@ -197,17 +183,24 @@ public enum Migrations {
                 DROP TABLE trace_spans_partitioned;
                 DROP FUNCTION tracegate_ensure_partition(date);
                 DROP FUNCTION tracegate_partition_name(date);
-                CREATE VIEW trace_spans_hex AS
-                SELECT encode(trace_id, 'hex') AS trace_id, encode(span_id, 'hex') AS span_id,
-                       encode(parent_span_id, 'hex') AS parent_span_id, name, span_kind_name(kind) AS kind,
-                       service_name, start_time, end_time, duration_ns / 1e6 AS duration_ms,
-                       status_code_name(status_code) AS status, status_message, attributes,
-                       resource_attributes, events, links, scope_name, scope_version, trace_state, flags,
-                       ingested_at
-                FROM trace_spans;
+                \(traceSpansHexView)
                 """),
         sqlSurface,
     ]
+
+    /// `trace_spans` with hex ids and enum names. Migrations 1 and 2 both
+    /// create it (2 rebuilds the table under it). Frozen like the migrations
+    /// that use it: a changed view goes into a new migration.
+    static let traceSpansHexView = """
+        CREATE VIEW trace_spans_hex AS
+        SELECT encode(trace_id, 'hex') AS trace_id, encode(span_id, 'hex') AS span_id,
+               encode(parent_span_id, 'hex') AS parent_span_id, name, span_kind_name(kind) AS kind,
+               service_name, start_time, end_time, duration_ns / 1e6 AS duration_ms,
+               status_code_name(status_code) AS status, status_message, attributes,
+               resource_attributes, events, links, scope_name, scope_version, trace_state, flags,
+               ingested_at
+        FROM trace_spans;
+        """
 
     public static var latestVersion: Int { all.last?.version ?? 0 }
 }

@@ -15,18 +15,10 @@ public struct UTCDay: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     public func adding(days: Int) -> UTCDay { UTCDay(daysSinceEpoch: daysSinceEpoch + days) }
 
-    /// `YYYY-MM-DD` (proleptic Gregorian; the civil-from-days algorithm).
+    /// `YYYY-MM-DD`.
     public var description: String {
-        let z = daysSinceEpoch + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        func pad(_ v: Int, _ width: Int) -> String {
+        let (y, m, d) = civilDate(daysSinceEpoch: Int64(daysSinceEpoch))
+        func pad(_ v: Int64, _ width: Int) -> String {
             let s = String(v)
             return String(repeating: "0", count: max(0, width - s.count)) + s
         }
