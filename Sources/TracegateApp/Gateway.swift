@@ -25,10 +25,11 @@ public enum Gateway {
             "tracegate started",
             metadata: [
                 "pipelines": "\(config.pipelines.map(\.id).joined(separator: ","))",
-                "receivers": "\(graph.receivers.map { "\($0.id)@\($0.localAddress.map { "\($0)" } ?? "?")" }.joined(separator: ","))",
+                "receivers": "\((graph.receivers.map { "\($0.id)/http@\($0.localAddress.map { "\($0)" } ?? "?")" } + graph.grpcReceivers.map { "\($0.id)/grpc@\($0.localAddress.map { "\($0)" } ?? "?")" }).joined(separator: ","))",
             ])
         try await group.run()
         graph.receivers.removeAll()
+        graph.grpcReceivers.removeAll()
         logger.info("tracegate stopped")
     }
 }

@@ -50,11 +50,13 @@ extension TracegateBench {
         @Option(help: "An ExportTraceServiceRequest file (e.g. Tests/Fixtures/many_spans.binpb).") var fixture: String
         @Option(help: "Seconds per measurement.") var seconds = 3.0
         @Flag(help: "Measure only the decoder (for profiling).") var decoderOnly = false
+        @Option(help: "An OTLP/JSON file to measure the JSON decoder on as well (e.g. the same request as JSON).") var json: String?
 
         func run() throws {
             let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: fixture)))
             let spans = try OTLPProtobufDecoder.decode(bytes).batch.spanCount
-            func measure(_ body: (UnsafeRawBufferPointer) -> Int) -> Double {
+            func measure(_ body: (UnsafeRawBufferPointer) -> Int) -> Double { measure(bytes, body) }
+            func measure(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) -> Int) -> Double {
                 bytes.withUnsafeBytes { raw in
                     var iterations = 0
                     for _ in 0..<20 { _ = body(raw) }  // warm up
@@ -68,9 +70,21 @@ extension TracegateBench {
                     return Double(iterations) / (clock.now - start).timeInterval
                 }
             }
+            // JSON: spans/s and MB/s of the JSON decoder on its own file.
+            func measureJSON() throws -> (spansPerSecond: Double, mbPerSecond: Double)? {
+                guard let json else { return nil }
+                let jsonBytes = Array(try Data(contentsOf: URL(fileURLWithPath: json)))
+                let jsonSpans = try OTLPJSONDecoder.decode(jsonBytes).batch.spanCount
+                let rate = measure(jsonBytes) { raw in (try? OTLPJSONDecoder.decode(raw))?.batch.spanCount ?? 0 }
+                note(
+                    "tracegate JSON decode".padding(toLength: 40, withPad: " ", startingAt: 0)
+                        + String(format: "%12.0f spans/s %8.1f MB/s  (%d bytes, %d spans)", rate * Double(jsonSpans), rate * Double(jsonBytes.count) / 1e6, jsonBytes.count, jsonSpans))
+                return (rate * Double(jsonSpans), rate * Double(jsonBytes.count) / 1e6)
+            }
             if decoderOnly {
                 let rate = measure { raw in (try? OTLPProtobufDecoder.decode(raw))?.batch.spanCount ?? 0 }
                 note(String(format: "tracegate decode: %.0f spans/s", rate * Double(spans)))
+                _ = try measureJSON()
                 return
             }
             let system = measure { ProtobufBaseline.unpack($0, allocator: .system) }
@@ -82,12 +96,17 @@ extension TracegateBench {
                 note(name.padding(toLength: 40, withPad: " ", startingAt: 0) + String(format: "%12.0f spans/s %8.1f MB/s", rate * Double(spans), rate * mb))
             }
             note(String(format: "decode / arena unpack = %.1f%%", decode / arena * 100))
-            emit([
+            var fields: [String: Any] = [
                 "scenario": "decode", "payload_bytes": bytes.count, "spans_per_payload": spans,
                 "unpack_system_spans_per_s": system * Double(spans), "unpack_arena_spans_per_s": arena * Double(spans),
                 "decode_spans_per_s": decode * Double(spans), "decode_mb_per_s": decode * mb,
                 "ratio_vs_arena": decode / arena, "ratio_vs_system": decode / system,
-            ])
+            ]
+            if let jsonRate = try measureJSON() {
+                fields["json_decode_spans_per_s"] = jsonRate.spansPerSecond
+                fields["json_decode_mb_per_s"] = jsonRate.mbPerSecond
+            }
+            emit(fields)
         }
     }
 

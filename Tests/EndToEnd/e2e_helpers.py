@@ -64,10 +64,10 @@ def fixture_bytes(name: str) -> bytes:
 
 
 def listening_port(log: str) -> int | None:
-    """The port of the first 127.0.0.1 listening address the gateway logged
-    ("receivers=otlp@[IPv4]127.0.0.1/127.0.0.1:PORT ... tracegate started")."""
+    """The OTLP/HTTP port the gateway logged ("OTLP/HTTP receiver listening …
+    127.0.0.1:PORT"; the gRPC receiver logs its own line)."""
     for line in log.splitlines():
-        if "tracegate started" in line or "listening" in line:
+        if "OTLP/HTTP receiver listening" in line:
             ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", line) if int(p) != 0]
             if ports:
                 return ports[-1]
@@ -134,14 +134,20 @@ def gateway_config(
     max_request_body_size: str | int | None = None,
     shutdown_timeout: str = "5s",
     log_level: str = "info",
+    grpc: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A one-pipeline config: otlp (http) -> batch -> postgres (or nop when dsn is None).
 
-    The endpoint is filled in by the gateway fixture.
+    The endpoint is filled in by the gateway fixture. With `grpc` (a dict of
+    `protocols.grpc` keys, `{}` for the defaults) the receiver serves OTLP/gRPC
+    too, on a port the kernel picks (`Gateway.grpc_port`).
     """
     http: dict[str, Any] = {"endpoint": "127.0.0.1:{port}"}
     if max_request_body_size is not None:
         http["max_request_body_size"] = max_request_body_size
+    protocols: dict[str, Any] = {"http": http}
+    if grpc is not None:
+        protocols["grpc"] = {"endpoint": "127.0.0.1:0", **grpc}
     batch: dict[str, Any] = {"timeout": batch_timeout}
     if send_batch_size is not None:
         batch["send_batch_size"] = send_batch_size
@@ -160,7 +166,7 @@ def gateway_config(
             postgres["retry_on_failure"] = dict(retry)
         exporters = {"postgres": postgres}
     return {
-        "receivers": {"otlp": {"protocols": {"http": http}}},
+        "receivers": {"otlp": {"protocols": protocols}},
         "processors": {"batch": batch},
         "exporters": exporters,
         "service": {
@@ -220,6 +226,22 @@ class Gateway:
     @property
     def traces_url(self) -> str:
         return f"{self.url}/v1/traces"
+
+    @property
+    def grpc_port(self) -> int:
+        """The OTLP/gRPC port, from the receiver's "OTLP/gRPC receiver listening" log line."""
+        def find() -> int | None:
+            for line in self.log_text().splitlines():
+                if "OTLP/gRPC receiver listening" in line:
+                    ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", line) if int(p) != 0]
+                    if ports:
+                        return ports[-1]
+            return None
+        return wait_until(find, READY_TIMEOUT, "the OTLP/gRPC listening address in the gateway log")
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
 
     # -- lifecycle
     def start(self) -> None:

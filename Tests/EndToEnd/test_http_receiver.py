@@ -164,11 +164,12 @@ def test_rejects_non_post_methods_with_405_and_allow_post(nop_gateway, method):
 # ------------------------------------------------------------------------- 415
 
 
-@pytest.mark.parametrize("content_type", ["application/json", "text/plain", "application/octet-stream", None])
+# application/json is OTLP/JSON, accepted (test_http_json.py).
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "application/octet-stream", None])
 def test_rejects_wrong_content_type_with_415(nop_gateway, content_type):
     body, _ = request_with_spans(1)
     r = nop_gateway.post(body, content_type=content_type)
-    assert_status_response(r, 415, RPC_INVALID_ARGUMENT, ["application/x-protobuf"])
+    assert_status_response(r, 415, RPC_INVALID_ARGUMENT, ["application/x-protobuf", "application/json"])
 
 
 @pytest.mark.parametrize("encoding", ["br", "deflate", "zstd", "gzip, br"])
@@ -319,7 +320,7 @@ def test_keep_alive_connection_serves_several_requests(nop_gateway):
         requests_to_send = [
             ("POST", "/v1/traces", request_with_spans(2)[0], PROTOBUF),
             ("POST", "/v1/traces", b"", PROTOBUF),
-            ("POST", "/v1/traces", request_with_spans(1)[0], "application/json"),  # 415 keeps the connection
+            ("POST", "/v1/traces", request_with_spans(1)[0], "text/plain"),  # 415 keeps the connection
             ("GET", "/v1/traces", b"", PROTOBUF),  # 405 too
             ("POST", "/nowhere", b"", PROTOBUF),  # 404 too
             ("POST", "/v1/traces", fixture_bytes("garbage.bin"), PROTOBUF),  # 400 too

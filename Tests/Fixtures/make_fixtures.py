@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the binary OTLP fixtures in Tests/Fixtures/.
+"""Generate the OTLP fixtures in Tests/Fixtures/ (binary, and all_types.json).
 
     .venv/bin/python Tests/Fixtures/make_fixtures.py [OUTPUT_DIR]
 
@@ -16,10 +16,12 @@ prints all_types.binpb in protobuf text format (the dump in README.md).
 
 from __future__ import annotations
 
+import base64
+import json
 import sys
 from pathlib import Path
 
-from google.protobuf import text_format
+from google.protobuf import json_format, text_format
 from google.protobuf.message import DecodeError
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -65,6 +67,32 @@ def kvs(attrs: dict[str, object]) -> list[KeyValue]:
 
 def serialize(msg: ExportTraceServiceRequest) -> bytes:
     return msg.SerializeToString(deterministic=True)
+
+
+# Fields that OTLP/JSON writes as hex where proto3 JSON would write base64.
+OTLP_JSON_HEX_FIELDS = ("traceId", "spanId", "parentSpanId")
+
+
+def otlp_json(msg: ExportTraceServiceRequest) -> bytes:
+    """The OTLP/JSON encoding of a request: protobuf's own proto3 JSON
+    (MessageToJson: lowerCamelCase names, int64/fixed64 as strings, bytes as
+    base64, default values left out) with the two exceptions of the OTLP
+    specification: enums as numbers, and trace/span ids as lowercase hex."""
+    doc = json.loads(json_format.MessageToJson(msg, use_integers_for_enums=True))
+
+    def hex_ids(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in OTLP_JSON_HEX_FIELDS and isinstance(value, str):
+                    node[key] = base64.b64decode(value).hex()
+                else:
+                    hex_ids(value)
+        elif isinstance(node, list):
+            for value in node:
+                hex_ids(value)
+
+    hex_ids(doc)
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 # ---------------------------------------------------------------------------
@@ -386,6 +414,7 @@ GARBAGE = bytes([0x0A, 0x10, 0x0A, 0x02, 0x08])
 def build_all() -> dict[str, bytes]:
     files = {
         "all_types.binpb": serialize(all_types()),
+        "all_types.json": otlp_json(all_types()),
         "invalid_spans.binpb": serialize(invalid_spans()),
         "many_spans.binpb": serialize(many_spans()),
         "empty.binpb": serialize(ExportTraceServiceRequest()),
@@ -399,6 +428,23 @@ def build_all() -> dict[str, bytes]:
         pass
     else:  # pragma: no cover
         raise AssertionError("garbage.bin unexpectedly parses")
+    # The JSON is the same request: protobuf's JSON parser (with the ids back
+    # to base64, which is all it needs) gives the same message.
+    parsed = json.loads(files["all_types.json"])
+
+    def base64_ids(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in OTLP_JSON_HEX_FIELDS and isinstance(value, str):
+                    node[key] = base64.b64encode(bytes.fromhex(value)).decode("ascii")
+                else:
+                    base64_ids(value)
+        elif isinstance(node, list):
+            for value in node:
+                base64_ids(value)
+
+    base64_ids(parsed)
+    assert json_format.ParseDict(parsed, ExportTraceServiceRequest()) == all_types()
     many = ExportTraceServiceRequest.FromString(files["many_spans.binpb"])
     assert sum(len(ss.spans) for rs in many.resource_spans for ss in rs.scope_spans) == 1000
     return files

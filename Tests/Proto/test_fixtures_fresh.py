@@ -42,7 +42,7 @@ def test_same_set_of_files(regenerated: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["all_types.binpb", "invalid_spans.binpb", "many_spans.binpb", "empty.binpb", "garbage.bin"]
+    "name", ["all_types.binpb", "invalid_spans.binpb", "many_spans.binpb", "empty.binpb", "garbage.bin", "all_types.json"]
 )
 def test_fixture_is_byte_identical(name: str, regenerated: Path) -> None:
     committed = FIXTURES / name

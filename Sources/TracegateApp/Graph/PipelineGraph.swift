@@ -19,12 +19,13 @@ public struct PipelineGraph {
     /// Partition creation and retention, one per postgres exporter.
     public var maintenance: [any Service] = []
     public var receivers: [OTLPHTTPReceiver] = []
+    public var grpcReceivers: [OTLPGRPCReceiver] = []
     public var pipelines: [Pipeline] = []
     public let shutdownTimeout: Duration
 
     public var services: [any Service] {
         maintenance + queues.keys.sorted().map { QueueService(queue: queues[$0]!, timeout: shutdownTimeout) as any Service } + processors
-            + receivers.map { $0 as any Service }
+            + receivers.map { $0 as any Service } + grpcReceivers.map { $0 as any Service }
     }
 
     /// Builds every component. Receivers bind their sockets here, so a port
@@ -66,10 +67,13 @@ public struct PipelineGraph {
                 pipelines: zip(config.pipelines, graph.pipelines).filter { $0.0.receivers.contains(name) }.map(\.1))
             switch config.receivers[name]! {
             case .otlp(let c):
+                var receiverLogger = logger
+                receiverLogger[metadataKey: "receiver"] = "\(name)"
                 if let http = c.http {
-                    var receiverLogger = logger
-                    receiverLogger[metadataKey: "receiver"] = "\(name)"
                     graph.receivers.append(try await OTLPHTTPReceiver(id: name, config: http, ingress: ingress, logger: receiverLogger))
+                }
+                if let grpc = c.grpc {
+                    graph.grpcReceivers.append(try await OTLPGRPCReceiver(id: name, config: grpc, ingress: ingress, logger: receiverLogger))
                 }
             }
         }

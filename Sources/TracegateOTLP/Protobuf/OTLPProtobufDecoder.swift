@@ -3,35 +3,10 @@ import CProtobufC
 import CTracegateShims
 import TracegateCore
 
-/// The outcome of decoding one export request: the valid spans, and the
-/// partial-success report for the rejected ones.
-public struct DecodedRequest: Sendable {
-    public var batch: SpanBatch
-    public var rejectedSpans: Int
-    /// Empty when nothing was rejected; otherwise says why, for the first few.
-    public var errorMessage: String
-
-    public init(batch: SpanBatch, rejectedSpans: Int = 0, errorMessage: String = "") {
-        self.batch = batch
-        self.rejectedSpans = rejectedSpans
-        self.errorMessage = errorMessage
-    }
-}
-
-/// A request body that is not an `ExportTraceServiceRequest` at all.
-public struct OTLPDecodeError: Error, Sendable, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
-
 /// Decodes `ExportTraceServiceRequest` protobuf bytes with protobuf-c into the
 /// span model. The C message lives in a per-request arena that is released as
 /// a whole before this returns; nothing C escapes.
 public enum OTLPProtobufDecoder {
-    /// How many rejection reasons the partial-success message spells out.
-    static let reasonsInMessage = 3
-
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(OTLPDecodeError) -> DecodedRequest {
         let arena = UnsafeMutablePointer<tg_arena>.allocate(capacity: 1)
         // Unpacked messages take a few times their wire size; start there so a
@@ -61,11 +36,9 @@ public enum OTLPProtobufDecoder {
     }
 
     static func convert(_ request: UnsafePointer<CRequest>) -> DecodedRequest {
-        var result = DecodedRequest(batch: SpanBatch())
-        var reasons: [String] = []
         var strings = StringTable()
         let r = request.pointee
-        result.batch.resourceSpans.reserveCapacity(r.n_resource_spans)
+        var builder = DecodedRequestBuilder(resourceCapacity: r.n_resource_spans)
         for resourceIndex in 0..<r.n_resource_spans {
             guard let rsPointer = r.resource_spans[resourceIndex] else { continue }
             let rs = rsPointer.pointee
@@ -81,25 +54,18 @@ public enum OTLPProtobufDecoder {
                     do throws(SpanRejection) {
                         spans.append(try Span(proto: spanPointer, strings: &strings))
                     } catch {
-                        result.rejectedSpans += 1
-                        if reasons.count < reasonsInMessage {
-                            reasons.append("resource_spans[\(resourceIndex)].scope_spans[\(scopeIndex)].spans[\(spanIndex)]: \(error.reason)")
-                        }
+                        builder.reject(resource: resourceIndex, scope: scopeIndex, span: spanIndex, error)
                     }
                 }
+                // A scope without valid spans is left out (by the builder too);
+                // skipping it here saves mapping its scope.
                 if !spans.isEmpty {
                     out.scopeSpans.append(
                         ScopeSpans(scope: InstrumentationScope(proto: ss.scope, strings: &strings), schemaURL: strings.string(ss.schema_url), spans: spans))
                 }
             }
-            if !out.scopeSpans.isEmpty { result.batch.resourceSpans.append(out) }
+            builder.append(out)
         }
-        if result.rejectedSpans > 0 {
-            var message = "rejected \(result.rejectedSpans) invalid span\(result.rejectedSpans == 1 ? "" : "s"): "
-            message += reasons.joined(separator: "; ")
-            if result.rejectedSpans > reasons.count { message += "; …" }
-            result.errorMessage = message
-        }
-        return result
+        return builder.finish()
     }
 }

@@ -2,11 +2,6 @@ import COTLP
 import CProtobufC
 import TracegateCore
 
-/// Why a span was rejected; becomes part of the partial-success message.
-struct SpanRejection: Error {
-    var reason: String
-}
-
 extension ProtobufCBinaryData {
     var rawBuffer: UnsafeRawBufferPointer {
         guard len > 0, let data else { return UnsafeRawBufferPointer(start: nil, count: 0) }
@@ -15,29 +10,13 @@ extension ProtobufCBinaryData {
 }
 
 extension Span {
-    /// Maps and validates one span. The rules are the ones the OTLP and W3C
-    /// specifications give: 16-byte non-zero trace id, 8-byte non-zero span id,
-    /// empty or 8-byte parent id, and an end that is not before the start.
+    /// Maps one span and validates it with the shared rules (`SpanRules`).
     init(proto s: UnsafeMutablePointer<CSpan>, strings: inout StringTable) throws(SpanRejection) {
         let p = s.pointee
-        guard let traceID = TraceID(bytes: p.trace_id.rawBuffer) else {
-            throw SpanRejection(reason: "trace_id must be 16 bytes, got \(p.trace_id.len)")
-        }
-        guard traceID.isValid else { throw SpanRejection(reason: "trace_id is all zeros") }
-        guard let spanID = SpanID(bytes: p.span_id.rawBuffer) else {
-            throw SpanRejection(reason: "span_id must be 8 bytes, got \(p.span_id.len)")
-        }
-        guard spanID.isValid else { throw SpanRejection(reason: "span_id is all zeros") }
-        var parent: SpanID? = nil
-        if p.parent_span_id.len != 0 {
-            guard let id = SpanID(bytes: p.parent_span_id.rawBuffer) else {
-                throw SpanRejection(reason: "parent_span_id must be empty or 8 bytes, got \(p.parent_span_id.len)")
-            }
-            parent = id.isValid ? id : nil
-        }
-        guard p.end_time_unix_nano >= p.start_time_unix_nano else {
-            throw SpanRejection(reason: "end_time_unix_nano is before start_time_unix_nano")
-        }
+        let ids = try SpanRules.validate(
+            traceID: WireID(bytes: p.trace_id.rawBuffer), spanID: WireID(bytes: p.span_id.rawBuffer),
+            parentSpanID: WireID(bytes: p.parent_span_id.rawBuffer),
+            startTimeUnixNano: p.start_time_unix_nano, endTimeUnixNano: p.end_time_unix_nano)
 
         var events: [SpanEvent] = []
         if p.n_events > 0 {
@@ -57,9 +36,9 @@ extension Span {
             links.reserveCapacity(p.n_links)
             for i in 0..<p.n_links {
                 guard let l = p.links[i]?.pointee else { continue }
-                // A link with malformed ids points nowhere: count it as dropped
-                // rather than rejecting the span that carries it.
-                guard let linkTrace = TraceID(bytes: l.trace_id.rawBuffer), let linkSpan = SpanID(bytes: l.span_id.rawBuffer)
+                guard
+                    case let (linkTrace, linkSpan)? = SpanRules.linkIDs(
+                        traceID: WireID(bytes: l.trace_id.rawBuffer), spanID: WireID(bytes: l.span_id.rawBuffer))
                 else {
                     droppedLinks &+= 1
                     continue
@@ -76,7 +55,7 @@ extension Span {
             status = SpanStatus(code: StatusCode(rawValue: Int32(bitPattern: st.code.rawValue)), message: strings.string(st.message))
         }
         self.init(
-            traceID: traceID, spanID: spanID, parentSpanID: parent, traceState: strings.string(p.trace_state),
+            traceID: ids.traceID, spanID: ids.spanID, parentSpanID: ids.parentSpanID, traceState: strings.string(p.trace_state),
             flags: p.flags, name: strings.string(p.name), kind: SpanKind(rawValue: Int32(bitPattern: p.kind.rawValue)),
             startTimeUnixNano: p.start_time_unix_nano, endTimeUnixNano: p.end_time_unix_nano,
             attributes: [Attribute](proto: p.n_attributes, p.attributes, strings: &strings),

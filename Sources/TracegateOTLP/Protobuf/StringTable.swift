@@ -17,12 +17,16 @@ struct StringTable {
 
     mutating func string(_ pointer: UnsafeMutablePointer<CChar>?) -> String {
         guard let pointer else { return "" }
-        let length = strlen(pointer)
-        let bytes = UnsafeRawBufferPointer(start: pointer, count: length)
+        return string(UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)))
+    }
+
+    /// The string of UTF-8 `bytes` (invalid sequences become U+FFFD).
+    mutating func string(_ bytes: UnsafeRawBufferPointer) -> String {
+        let length = bytes.count
         // Up to 15 bytes a String lives inline, without allocation: making it
         // is cheaper than looking it up.
         if length <= 15 || length > Self.maxLength { return String(decoding: bytes, as: UTF8.self) }
-        let hash = tg_bytes_hash(pointer, length)
+        let hash = tg_bytes_hash(bytes.baseAddress!.assumingMemoryBound(to: CChar.self), length)
         let slot = Int(truncatingIfNeeded: hash) & (Self.slotCount - 1)
         if hashes[slot] == hash && Self.equal(strings[slot], bytes) { return strings[slot] }
         let s = String(decoding: bytes, as: UTF8.self)

@@ -4,19 +4,21 @@ import TracegateCore
 public struct OTLPReceiverConfig: Sendable, Equatable {
     /// OTLP/HTTP; nil when `protocols.http` is absent.
     public var http: OTLPHTTPConfig?
+    /// OTLP/gRPC; nil when `protocols.grpc` is absent.
+    public var grpc: OTLPGRPCConfig?
 
-    public init(http: OTLPHTTPConfig? = OTLPHTTPConfig()) { self.http = http }
+    public init(http: OTLPHTTPConfig? = OTLPHTTPConfig(), grpc: OTLPGRPCConfig? = nil) {
+        self.http = http
+        self.grpc = grpc
+    }
 
     public static func read(_ map: ConfigMap) -> OTLPReceiverConfig {
         var c = OTLPReceiverConfig(http: nil)
         let protocols = map.map("protocols")
         if protocols.has("http") { c.http = OTLPHTTPConfig.read(protocols.map("http")) }
-        if protocols.has("grpc") {
-            _ = protocols.value("grpc")
-            protocols.report("grpc", "OTLP/gRPC is not available in this version of tracegate yet; use protocols.http")
-        }
-        if c.http == nil && !protocols.has("grpc") {
-            map.report("protocols", "at least one protocol (http) must be configured")
+        if protocols.has("grpc") { c.grpc = OTLPGRPCConfig.read(protocols.map("grpc")) }
+        if c.http == nil && c.grpc == nil {
+            map.report("protocols", "at least one protocol (http or grpc) must be configured")
         }
         protocols.finish()
         map.finish()

@@ -4,17 +4,40 @@ import NIOHTTP1
 import TracegateCore
 import TracegateOTLP
 
-/// Serves `POST /v1/traces` with OTLP/HTTP protobuf bodies, answering with the
-/// status codes of the OTLP/HTTP specification. Runs on the connection's event
-/// loop: decoding and the pipeline offer are synchronous and never block.
+/// Serves `POST /v1/traces` with OTLP/HTTP protobuf or JSON bodies, answering
+/// with the status codes of the OTLP/HTTP specification, in the encoding of the
+/// request. Runs on the connection's event loop: decoding and the pipeline
+/// offer are synchronous and never block.
 final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
+    /// The encodings of OTLP/HTTP; answers use the request's.
+    enum Encoding {
+        case protobuf
+        case json
+
+        var contentType: String {
+            switch self {
+            case .protobuf: "application/x-protobuf"
+            case .json: "application/json"
+            }
+        }
+
+        /// The encoding a Content-Type names; nil for any other media type.
+        init?(mediaType: String) {
+            switch mediaType {
+            case "application/x-protobuf", "application/protobuf": self = .protobuf
+            case "application/json": self = .json
+            default: return nil
+            }
+        }
+    }
+
     private enum State {
         case idle
         /// Reading a body we mean to decode.
-        case reading(HTTPRequestHead, gzip: Bool)
+        case reading(HTTPRequestHead, gzip: Bool, encoding: Encoding)
         /// An answer was sent early (or will be at `.end`); the body is ignored.
         case discarding
     }
@@ -38,17 +61,19 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             body.clear()
             state = start(context: context, head: head)
         case .body(var chunk):
-            guard case .reading(let head, _) = state else { return }
+            guard case .reading(let head, _, let encoding) = state else { return }
             if body.readableBytes + chunk.readableBytes > config.maxRequestBodySize {
                 state = .discarding
                 body.clear()
-                respond(context, head: head, .payloadTooLarge, status: .init(code: .invalidArgument, message: tooLargeMessage), close: true)
+                respond(
+                    context, head: head, .payloadTooLarge, status: .init(code: .invalidArgument, message: tooLargeMessage),
+                    encoding: encoding, close: true)
                 return
             }
             body.writeBuffer(&chunk)
         case .end:
-            if case .reading(let head, let gzip) = state {
-                handle(context: context, head: head, gzip: gzip)
+            if case .reading(let head, let gzip, let encoding) = state {
+                handle(context: context, head: head, gzip: gzip, encoding: encoding)
             }
             state = .idle
         }
@@ -61,42 +86,52 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Checks everything the head tells; answers at once when the request
     /// cannot succeed, so the client does not upload a body for nothing.
     private func start(context: ChannelHandlerContext, head: HTTPRequestHead) -> State {
+        let contentType = head.headers.first(name: "content-type").map(Self.mediaType) ?? ""
+        let requestEncoding = Encoding(mediaType: contentType)
+        // Answers before the body use the request's encoding when it has one.
+        let answerEncoding = requestEncoding ?? .protobuf
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
         guard path == config.tracesURLPath else {
-            respond(context, head: head, .notFound, status: .init(code: .unimplemented, message: "no OTLP endpoint at \(path); traces go to \(config.tracesURLPath)"))
+            respond(
+                context, head: head, .notFound,
+                status: .init(code: .unimplemented, message: "no OTLP endpoint at \(path); traces go to \(config.tracesURLPath)"),
+                encoding: answerEncoding)
             return .discarding
         }
         guard head.method == .POST else {
             respond(
                 context, head: head, .methodNotAllowed,
                 status: .init(code: .unimplemented, message: "\(head.method) is not allowed on \(path); use POST"),
-                extraHeaders: [("Allow", "POST")])
+                encoding: answerEncoding, extraHeaders: [("Allow", "POST")])
             return .discarding
         }
-        let contentType = head.headers.first(name: "content-type").map(Self.mediaType) ?? ""
-        guard contentType == "application/x-protobuf" || contentType == "application/protobuf" else {
+        guard let encoding = requestEncoding else {
             let shown = contentType.isEmpty ? "no Content-Type" : "Content-Type \(contentType)"
             respond(
                 context, head: head, .unsupportedMediaType,
-                status: .init(code: .invalidArgument, message: "\(shown) is not supported; send application/x-protobuf"))
+                status: .init(code: .invalidArgument, message: "\(shown) is not supported; send application/x-protobuf or application/json"),
+                encoding: .protobuf)
             return .discarding
         }
-        let encoding = head.headers.first(name: "content-encoding")?.lowercased() ?? "identity"
-        guard encoding == "gzip" || encoding == "identity" || encoding.isEmpty else {
+        let contentEncoding = head.headers.first(name: "content-encoding")?.lowercased() ?? "identity"
+        guard contentEncoding == "gzip" || contentEncoding == "identity" || contentEncoding.isEmpty else {
             respond(
                 context, head: head, .unsupportedMediaType,
-                status: .init(code: .invalidArgument, message: "Content-Encoding \(encoding) is not supported; use gzip or none"))
+                status: .init(code: .invalidArgument, message: "Content-Encoding \(contentEncoding) is not supported; use gzip or none"),
+                encoding: encoding)
             return .discarding
         }
         if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > config.maxRequestBodySize {
-            respond(context, head: head, .payloadTooLarge, status: .init(code: .invalidArgument, message: tooLargeMessage), close: true)
+            respond(
+                context, head: head, .payloadTooLarge, status: .init(code: .invalidArgument, message: tooLargeMessage),
+                encoding: encoding, close: true)
             return .discarding
         }
         if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
             // The request passed every check the head allows: invite the body.
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
-        return .reading(head, gzip: encoding == "gzip")
+        return .reading(head, gzip: contentEncoding == "gzip", encoding: encoding)
     }
 
     static func mediaType(_ header: String) -> String {
@@ -104,7 +139,7 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         return type.trimmingCharacters(in: " \t").lowercased()
     }
 
-    private func handle(context: ChannelHandlerContext, head: HTTPRequestHead, gzip: Bool) {
+    private func handle(context: ChannelHandlerContext, head: HTTPRequestHead, gzip: Bool, encoding: Encoding) {
         var bytes = body.readBytes(length: body.readableBytes) ?? []
         body.clear()
         if gzip {
@@ -113,48 +148,62 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             } catch {
                 switch error {
                 case .tooLarge:
-                    respond(context, head: head, .payloadTooLarge, status: .init(code: .invalidArgument, message: "decompressed " + tooLargeMessage))
+                    respond(
+                        context, head: head, .payloadTooLarge, status: .init(code: .invalidArgument, message: "decompressed " + tooLargeMessage),
+                        encoding: encoding)
                 case .corrupt(let reason):
-                    respond(context, head: head, .badRequest, status: .init(code: .invalidArgument, message: reason))
+                    respond(context, head: head, .badRequest, status: .init(code: .invalidArgument, message: reason), encoding: encoding)
                 }
                 return
             }
         }
         let decoded: DecodedRequest
         do throws(OTLPDecodeError) {
-            decoded = try OTLPProtobufDecoder.decode(bytes)
+            switch encoding {
+            case .protobuf: decoded = try OTLPProtobufDecoder.decode(bytes)
+            case .json: decoded = try OTLPJSONDecoder.decode(bytes)
+            }
         } catch {
-            respond(context, head: head, .badRequest, status: .init(code: .invalidArgument, message: error.message))
+            respond(context, head: head, .badRequest, status: .init(code: .invalidArgument, message: error.message), encoding: encoding)
             return
         }
         switch ingress.offer(decoded.batch) {
         case .accepted:
-            let payload = ExportResponseEncoder.encode(rejectedSpans: decoded.rejectedSpans, errorMessage: decoded.errorMessage)
-            respond(context, head: head, .ok, body: payload)
+            let payload =
+                switch encoding {
+                case .protobuf: ExportResponseEncoder.encode(rejectedSpans: decoded.rejectedSpans, errorMessage: decoded.errorMessage)
+                case .json: OTLPJSONEncoder.encodeResponse(rejectedSpans: decoded.rejectedSpans, errorMessage: decoded.errorMessage)
+                }
+            respond(context, head: head, .ok, body: payload, encoding: encoding)
         case .refused(let retryAfter, let reason):
             respond(
-                context, head: head, .serviceUnavailable, status: .init(code: .unavailable, message: reason),
+                context, head: head, .serviceUnavailable, status: .init(code: .unavailable, message: reason), encoding: encoding,
                 extraHeaders: [("Retry-After", "\(max(1, retryAfter.wholeSecondsRoundedUp))")])
         }
     }
 
     private func respond(
         _ context: ChannelHandlerContext, head: HTTPRequestHead, _ code: HTTPResponseStatus, status: RPCStatus,
-        extraHeaders: [(String, String)] = [], close: Bool = false
+        encoding: Encoding, extraHeaders: [(String, String)] = [], close: Bool = false
     ) {
         if code != .serviceUnavailable {
             logger.debug("refusing request", metadata: ["status": "\(code.code)", "reason": "\(status.message)"])
         }
-        respond(context, head: head, code, body: status.encoded(), extraHeaders: extraHeaders, close: close)
+        let payload =
+            switch encoding {
+            case .protobuf: status.encoded()
+            case .json: OTLPJSONEncoder.encodeStatus(status)
+            }
+        respond(context, head: head, code, body: payload, encoding: encoding, extraHeaders: extraHeaders, close: close)
     }
 
     private func respond(
         _ context: ChannelHandlerContext, head: HTTPRequestHead, _ code: HTTPResponseStatus, body payload: [UInt8],
-        extraHeaders: [(String, String)] = [], close: Bool = false
+        encoding: Encoding, extraHeaders: [(String, String)] = [], close: Bool = false
     ) {
         let keepAlive = head.isKeepAlive && !close
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/x-protobuf")
+        headers.add(name: "Content-Type", value: encoding.contentType)
         headers.add(name: "Content-Length", value: "\(payload.count)")
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         if !keepAlive { headers.add(name: "Connection", value: "close") }

@@ -1,0 +1,217 @@
+import Logging
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import TracegateCore
+import TracegateOTLP
+
+/// Serves one HTTP/2 stream: a unary `TraceService/Export` call. Runs on the
+/// connection's event loop; decoding and the pipeline offer are synchronous
+/// and never block, as in the HTTP receiver.
+///
+/// Answers: a response message and `grpc-status: 0` (with partial success
+/// when spans were rejected), or a Trailers-Only error: INVALID_ARGUMENT for
+/// a message that does not decode, RESOURCE_EXHAUSTED over
+/// `max_recv_msg_size_mib`, UNAVAILABLE with a `google.rpc.RetryInfo` when the
+/// pipeline is full, UNIMPLEMENTED for other methods and encodings, INTERNAL
+/// for framing errors (with HTTP 415 when the request is not gRPC at all).
+final class OTLPGRPCStreamHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
+
+    static let exportPath = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+    static let acceptedEncodings = "identity,gzip"
+
+    private enum State {
+        case awaitingHeaders
+        case reading(GRPCUnaryMessageReader)
+        /// Answered; anything more the client sends is ignored.
+        case done
+    }
+
+    private let maxMessageSize: Int
+    private let ingress: PipelineIngress
+    private let logger: Logger
+    private var state = State.awaitingHeaders
+
+    init(maxMessageSize: Int, ingress: PipelineIngress, logger: Logger) {
+        self.maxMessageSize = maxMessageSize
+        self.ingress = ingress
+        self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .headers(let headers): received(context, headers)
+        case .data(let frame): received(context, frame)
+        default: break
+        }
+    }
+
+    private func received(_ context: ChannelHandlerContext, _ headers: HTTP2Frame.FramePayload.Headers) {
+        switch state {
+        case .awaitingHeaders:
+            switch Self.check(headers.headers) {
+            case .failure(let failure):
+                fail(context, failure, requestEnded: headers.endStream)
+            case .success(let gzip):
+                state = .reading(GRPCUnaryMessageReader(limit: maxMessageSize, compressionAllowed: gzip, allocator: context.channel.allocator))
+                if headers.endStream { finish(context) }
+            }
+        case .reading:
+            // Clients may end the request with trailers.
+            if headers.endStream {
+                finish(context)
+            } else {
+                fail(context, GRPCFailure(code: .internal, message: "unexpected HEADERS in the middle of the request"), requestEnded: false)
+            }
+        case .done:
+            break
+        }
+    }
+
+    private func received(_ context: ChannelHandlerContext, _ frame: HTTP2Frame.FramePayload.Data) {
+        guard case .reading(var reader) = state, case .byteBuffer(var chunk) = frame.data else { return }
+        state = .done  // so that `reader` holds the only reference to its buffer while it appends
+        if let failure = reader.append(&chunk) {
+            fail(context, failure, requestEnded: frame.endStream)
+            return
+        }
+        state = .reading(reader)
+        if frame.endStream { finish(context) }
+    }
+
+    /// Checks what the request headers tell; returns whether the message is gzip-compressed.
+    static func check(_ headers: HPACKHeaders) -> Result<Bool, GRPCFailure> {
+        let contentType = mediaType(headers.first(name: "content-type") ?? "")
+        if contentType != "application/grpc" && contentType != "application/grpc+proto" {
+            let shown = contentType.isEmpty ? "no content-type" : "content-type \(contentType)"
+            if contentType.hasPrefix("application/grpc+") {
+                return .failure(GRPCFailure(code: .internal, message: "\(shown) is not supported; only the protobuf codec is (application/grpc)"))
+            }
+            return .failure(GRPCFailure(code: .internal, message: "\(shown) is not gRPC; send application/grpc", httpStatus: 415))
+        }
+        let method = headers.first(name: ":method") ?? ""
+        guard method == "POST" else {
+            return .failure(GRPCFailure(
+                code: .internal, message: "method \(method) is not allowed; gRPC calls are POST", httpStatus: 405,
+                extraHeaders: [("allow", "POST")]))
+        }
+        let path = headers.first(name: ":path") ?? ""
+        guard path == exportPath else {
+            return .failure(GRPCFailure(code: .unimplemented, message: "unknown method \(path); this server implements \(exportPath)"))
+        }
+        let encoding = (headers.first(name: "grpc-encoding") ?? "").lowercased()
+        switch encoding {
+        case "", "identity": return .success(false)
+        case "gzip": return .success(true)
+        default:
+            // Every answer lists the encodings taken in grpc-accept-encoding.
+            return .failure(GRPCFailure(code: .unimplemented, message: "grpc-encoding \(encoding) is not supported; use gzip or identity"))
+        }
+    }
+
+    static func mediaType(_ header: String) -> String {
+        let type = header.split(separator: ";", maxSplits: 1).first ?? ""
+        return String(type.filter { $0 != " " && $0 != "\t" }).lowercased()
+    }
+
+    /// The request stream has ended: decode its message, offer it, answer.
+    private func finish(_ context: ChannelHandlerContext) {
+        guard case .reading(let reader) = state else { return }
+        state = .done
+        let message: GRPCRequestMessage
+        switch reader.finish() {
+        case .failure(let failure):
+            fail(context, failure, requestEnded: true)
+            return
+        case .success(let m):
+            message = m
+        }
+        let decoded: DecodedRequest
+        switch Self.decode(message, limit: maxMessageSize) {
+        case .failure(let failure):
+            fail(context, failure, requestEnded: true)
+            return
+        case .success(let d):
+            decoded = d
+        }
+        switch ingress.offer(decoded.batch) {
+        case .accepted:
+            let payload = ExportResponseEncoder.encode(rejectedSpans: decoded.rejectedSpans, errorMessage: decoded.errorMessage)
+            var body = context.channel.allocator.buffer(capacity: GRPCFraming.prefixSize + payload.count)
+            GRPCFraming.write(payload, to: &body)
+            context.write(wrapOutboundOut(.headers(.init(headers: Self.responseHeaders(status: 200)))), promise: nil)
+            context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(body)))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: ["grpc-status": "0"], endStream: true))), promise: nil)
+        case .refused(let retryAfter, let reason):
+            fail(context, GRPCFailure(code: .unavailable, message: reason, retryDelay: retryAfter), requestEnded: true)
+        }
+    }
+
+    /// Inflates (when compressed) and decodes a request message.
+    static func decode(_ message: GRPCRequestMessage, limit: Int) -> Result<DecodedRequest, GRPCFailure> {
+        var bytes = message.bytes
+        guard message.compressed else { return bytes.withUnsafeReadableBytes { decode($0) } }
+        do throws(GzipInflater.Failure) {
+            let inflated = try GzipInflater.inflate(bytes.readBytes(length: bytes.readableBytes) ?? [], limit: limit)
+            return inflated.withUnsafeBytes { decode($0) }
+        } catch {
+            switch error {
+            case .tooLarge:
+                return .failure(GRPCFailure(
+                    code: .resourceExhausted, message: "decompressed message larger than max_recv_msg_size_mib (\(limit) bytes)"))
+            case .corrupt(let reason):
+                return .failure(GRPCFailure(code: .invalidArgument, message: reason))
+            }
+        }
+    }
+
+    private static func decode(_ bytes: UnsafeRawBufferPointer) -> Result<DecodedRequest, GRPCFailure> {
+        do throws(OTLPDecodeError) {
+            return .success(try OTLPProtobufDecoder.decode(bytes))
+        } catch {
+            return .failure(GRPCFailure(code: .invalidArgument, message: error.message))
+        }
+    }
+
+    static func responseHeaders(status: Int) -> HPACKHeaders {
+        [":status": "\(status)", "content-type": "application/grpc", "grpc-accept-encoding": acceptedEncodings]
+    }
+
+    /// Answers with a Trailers-Only response. When the client is still
+    /// sending, RST_STREAM(NO_ERROR) then tells it to stop (RFC 9113 §8.1).
+    private func fail(_ context: ChannelHandlerContext, _ failure: GRPCFailure, requestEnded: Bool) {
+        state = .done
+        if failure.code != .unavailable {
+            logger.debug("refusing gRPC call", metadata: ["grpc-status": "\(failure.code.rawValue)", "reason": "\(failure.message)"])
+        }
+        var headers = Self.responseHeaders(status: failure.httpStatus)
+        for (name, value) in failure.trailers { headers.add(name: name, value: value) }
+        context.write(wrapOutboundOut(.headers(.init(headers: headers, endStream: true))), promise: nil)
+        if !requestEnded {
+            context.write(wrapOutboundOut(.rstStream(.noError)), promise: nil)
+        }
+        context.flush()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("stream error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+}
+
+/// Closes a connection on an error NIOHTTP2 reports (it has already sent
+/// GOAWAY for protocol errors).
+final class GRPCConnectionErrorHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+
+    private let logger: Logger
+
+    init(logger: Logger) { self.logger = logger }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("gRPC connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+}
