@@ -39,6 +39,16 @@ public struct PipelineIngress: Sendable {
 
     public init(pipelines: [Pipeline]) { self.pipelines = pipelines }
 
+    /// The refusal a request would get now, whatever its size, because some
+    /// pipeline has no room at all; nil when it may be accepted. Lets a
+    /// receiver answer 503 before it reads and decodes the body.
+    public func refusalBeforeDecoding() -> Admission? {
+        for pipeline in pipelines where pipeline.queues.contains(where: \.isFull) {
+            return .refused(retryAfter: pipeline.retryHint, reason: "pipeline \(pipeline.id) is at capacity: its exporter queues are full")
+        }
+        return nil
+    }
+
     /// Offers a decoded batch. On `.accepted` the spans are owned by the
     /// pipelines; on `.refused` nothing was kept.
     public func offer(_ batch: SpanBatch) -> Admission {

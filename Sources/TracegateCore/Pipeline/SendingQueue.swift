@@ -79,6 +79,14 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
         return true
     }
 
+    /// True when not even one more span fits: a receiver can refuse a request
+    /// before reading and decoding it.
+    public var isFull: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return closing || stats.reservedSpans >= config.queueSize
+    }
+
     /// Gives back reserved room that will not be used (a processor dropped spans,
     /// or another pipeline refused the request).
     public func release(_ count: Int) {

@@ -127,6 +127,16 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 encoding: encoding, close: true)
             return .discarding
         }
+        let declaredEmpty = head.headers.first(name: "content-length") == "0"
+        if !declaredEmpty, case .refused(let retryAfter, let reason)? = ingress.refusalBeforeDecoding() {
+            // Full already: refuse before reading and decoding the body, so an
+            // overloaded gateway spends nothing on data it cannot take. (An
+            // empty request carries no spans and needs no room.)
+            respond(
+                context, head: head, .serviceUnavailable, status: .init(code: .unavailable, message: reason), encoding: encoding,
+                extraHeaders: [("Retry-After", "\(max(1, retryAfter.wholeSecondsRoundedUp))")])
+            return .discarding
+        }
         if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
             // The request passed every check the head allows: invite the body.
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
