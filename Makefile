@@ -8,7 +8,7 @@ PG_PORT ?= 55432
 DSN     := host=127.0.0.1 port=$(PG_PORT) user=postgres dbname=tracegate
 CONFIG  ?= deploy/examples/local.yaml
 
-.PHONY: deps db db-stop build run test validate gen-proto bench clean
+.PHONY: deps db db-stop build run test validate gen-proto bench clean fuzz
 
 deps:
 	@scripts/install-deps
@@ -31,6 +31,11 @@ validate: build
 
 test: deps
 	@scripts/test
+
+# libFuzzer runs of the protobuf and JSON decoders (FUZZ_SECONDS each).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@scripts/fuzz $(FUZZ_SECONDS)
 
 gen-proto: deps
 	scripts/gen-proto

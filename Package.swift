@@ -96,6 +96,10 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
 
+        // libFuzzer targets for the two decoders; built and run by scripts/fuzz.
+        .executableTarget(name: "FuzzProtobuf", dependencies: ["TracegateOTLP", "TracegateCore"]),
+        .executableTarget(name: "FuzzJSON", dependencies: ["TracegateOTLP", "TracegateCore"]),
+
         .testTarget(name: "TracegateCoreTests", dependencies: ["TracegateCore"]),
         .testTarget(name: "TracegateOTLPTests", dependencies: ["TracegateOTLP", "TracegateCore"]),
         .testTarget(

@@ -51,6 +51,7 @@ UNIX_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 RPC_INVALID_ARGUMENT = 3
 RPC_UNIMPLEMENTED = 12
 RPC_UNAVAILABLE = 14
+RPC_UNAUTHENTICATED = 16
 
 # A PostgreSQL that is never there: nothing listens on port 1, connecting is refused at once.
 UNREACHABLE_DSN = "host=127.0.0.1 port=1 user=postgres dbname=nowhere"
@@ -259,7 +260,7 @@ class Gateway:
         return self.proc is not None and self.proc.poll() is None
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
-        """Until an empty export answers 200; fails with the log tail if the process dies or times out.
+        """Until an empty export answers 200 (or 401 when auth is on); fails with the log tail if the process dies or times out.
 
         With endpoint port 0 the port is read from the gateway's own log first,
         so the probe cannot reach another process that happens to listen on a
@@ -276,7 +277,8 @@ class Gateway:
             if self.port is not None:
                 try:
                     r = requests.post(self.traces_url, data=b"", headers={"Content-Type": PROTOBUF}, timeout=2)
-                    if r.status_code == 200:
+                    # 401: the receiver requires a bearer token (receivers.otlp.auth) and is up.
+                    if r.status_code in (200, 401):
                         return
                 except requests.ConnectionError:
                     pass

@@ -17,6 +17,13 @@ public struct OTLPReceiverConfig: Sendable, Equatable {
         let protocols = map.map("protocols")
         if protocols.has("http") { c.http = OTLPHTTPConfig.read(protocols.map("http")) }
         if protocols.has("grpc") { c.grpc = OTLPGRPCConfig.read(protocols.map("grpc")) }
+        if map.has("auth") {
+            // One token list for both protocols, as a client sends the same
+            // header whichever it uses.
+            let auth = BearerAuth.read(map.map("auth"))
+            c.http?.auth = auth
+            c.grpc?.auth = auth
+        }
         if c.http == nil && c.grpc == nil {
             map.report("protocols", "at least one protocol (http or grpc) must be configured")
         }

@@ -10,6 +10,8 @@ public struct OTLPGRPCConfig: Sendable, Equatable {
     public var maxRecvMsgSizeMiB: Int = 4
     /// HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS announced to every client.
     public var maxConcurrentStreams: Int = 100
+    /// Bearer tokens required of every call (`receivers.otlp.auth`); nil: none.
+    public var auth: BearerAuth? = nil
 
     public init() {}
 

@@ -32,12 +32,14 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
     private let maxMessageSize: Int
     private let ingress: PipelineIngress
     private let logger: Logger
+    private let auth: BearerAuth?
     private var state = State.awaitingHeaders
 
-    init(maxMessageSize: Int, ingress: PipelineIngress, logger: Logger) {
+    init(maxMessageSize: Int, ingress: PipelineIngress, logger: Logger, auth: BearerAuth? = nil) {
         self.maxMessageSize = maxMessageSize
         self.ingress = ingress
         self.logger = logger
+        self.auth = auth
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -51,6 +53,14 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
     private func received(_ context: ChannelHandlerContext, _ headers: HTTP2Frame.FramePayload.Headers) {
         switch state {
         case .awaitingHeaders:
+            if let auth, !auth.authorizes(header: headers.headers.first(name: "authorization")) {
+                // Before anything else; no message is read or decoded.
+                let presented = headers.headers.contains(name: "authorization")
+                fail(
+                    context, GRPCFailure(code: .unauthenticated, message: presented ? "invalid bearer token" : "missing bearer token"),
+                    requestEnded: headers.endStream)
+                return
+            }
             switch Self.check(headers.headers) {
             case .failure(let failure):
                 fail(context, failure, requestEnded: headers.endStream)

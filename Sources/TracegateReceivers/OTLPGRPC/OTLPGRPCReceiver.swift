@@ -56,6 +56,7 @@ public final class OTLPGRPCReceiver: Service {
         let managerConfiguration = NIOHTTP2ServerConnectionManagementHandler.Configuration(
             maxIdleTime: nil, maxAge: nil, maxGraceTime: Self.shutdownGrace, keepalive: nil)
         let maxMessageSize = config.maxRecvMsgSize
+        let auth = config.auth
 
         self.boundChannel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -75,7 +76,7 @@ public final class OTLPGRPCReceiver: Service {
                     ) { stream in
                         stream.eventLoop.makeCompletedFuture {
                             try stream.pipeline.syncOperations.addHandler(
-                                OTLPGRPCStreamHandler(maxMessageSize: maxMessageSize, ingress: ingress, logger: logger))
+                                OTLPGRPCStreamHandler(maxMessageSize: maxMessageSize, ingress: ingress, logger: logger, auth: auth))
                         }
                     }
                     try sync.addHandler(manager)

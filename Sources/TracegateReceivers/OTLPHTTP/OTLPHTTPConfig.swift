@@ -9,6 +9,15 @@ public struct OTLPHTTPConfig: Sendable, Equatable {
     public var maxRequestBodySize: Int = 4 << 20
     /// The path that takes trace exports.
     public var tracesURLPath: String = "/v1/traces"
+    /// Longest time a request may take to arrive, head and body, counted from
+    /// its first byte (or from the connection's start); slower clients are
+    /// disconnected.
+    public var readTimeout: Duration = .seconds(30)
+    /// Most connections served at once; 0 means no limit. Connections above
+    /// it are closed as soon as they are accepted.
+    public var maxConnections: Int = 0
+    /// Bearer tokens required of every request (`receivers.otlp.auth`); nil: none.
+    public var auth: BearerAuth? = nil
 
     public init() {}
 
@@ -38,6 +47,9 @@ public struct OTLPHTTPConfig: Sendable, Equatable {
         if c.maxRequestBodySize <= 0 { map.report("max_request_body_size", "must be greater than zero") }
         c.tracesURLPath = map.string("traces_url_path", default: c.tracesURLPath)
         if !c.tracesURLPath.hasPrefix("/") { map.report("traces_url_path", "must start with /") }
+        c.readTimeout = map.duration("read_timeout", default: c.readTimeout)
+        if c.readTimeout <= .zero { map.report("read_timeout", "must be greater than zero") }
+        c.maxConnections = map.int("max_connections", default: c.maxConnections, range: 0...1_000_000)
         map.finish()
         return c
     }

@@ -45,13 +45,18 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let config: OTLPHTTPConfig
     private let ingress: PipelineIngress
     private let logger: Logger
+    private let deadline: HTTPReadDeadline?
     private var state = State.idle
     private var body: ByteBuffer
 
-    init(config: OTLPHTTPConfig, ingress: PipelineIngress, logger: Logger, allocator: ByteBufferAllocator) {
+    init(
+        config: OTLPHTTPConfig, ingress: PipelineIngress, logger: Logger, allocator: ByteBufferAllocator,
+        deadline: HTTPReadDeadline? = nil
+    ) {
         self.config = config
         self.ingress = ingress
         self.logger = logger
+        self.deadline = deadline
         self.body = allocator.buffer(capacity: 0)
     }
 
@@ -72,6 +77,8 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             body.writeBuffer(&chunk)
         case .end:
+            // The whole request has arrived in time.
+            deadline?.requestRead()
             if case .reading(let head, let gzip, let encoding) = state {
                 handle(context: context, head: head, gzip: gzip, encoding: encoding)
             }
@@ -90,6 +97,17 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let requestEncoding = Encoding(mediaType: contentType)
         // Answers before the body use the request's encoding when it has one.
         let answerEncoding = requestEncoding ?? .protobuf
+        if let auth = config.auth, !auth.authorizes(header: head.headers.first(name: "authorization")) {
+            // Before anything else: an unauthenticated client learns nothing
+            // and its body is never read into memory.
+            let presented = head.headers.contains(name: "authorization")
+            respond(
+                context, head: head, .unauthorized,
+                status: .init(code: .unauthenticated, message: presented ? "invalid bearer token" : "missing bearer token"),
+                encoding: answerEncoding,
+                extraHeaders: [("WWW-Authenticate", presented ? "Bearer error=\"invalid_token\"" : "Bearer")])
+            return .discarding
+        }
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
         guard path == config.tracesURLPath else {
             respond(

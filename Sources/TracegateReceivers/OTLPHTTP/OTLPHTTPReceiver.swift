@@ -26,6 +26,7 @@ public final class OTLPHTTPReceiver: Service {
         self.group = group
         let handlerConfig = config
         let handlerLogger = logger
+        let connections = ConnectionCounter(limit: config.maxConnections)
         self.boundChannel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -33,9 +34,20 @@ public final class OTLPHTTPReceiver: Service {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(
-                        OTLPHTTPHandler(config: handlerConfig, ingress: ingress, logger: handlerLogger, allocator: channel.allocator))
+                    // Over max_connections: closed at once, before a byte is read.
+                    guard connections.tryAcquire() else {
+                        handlerLogger.debug("refusing connection: max_connections reached", metadata: ["max_connections": "\(connections.limit)"])
+                        throw ChannelError.ioOnClosedChannel
+                    }
+                    channel.closeFuture.whenComplete { _ in connections.release() }
+                    let deadline = HTTPReadDeadline(timeout: handlerConfig.readTimeout, logger: handlerLogger)
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(deadline)
+                    try sync.configureHTTPServerPipeline(withErrorHandling: true)
+                    try sync.addHandler(
+                        OTLPHTTPHandler(
+                            config: handlerConfig, ingress: ingress, logger: handlerLogger, allocator: channel.allocator,
+                            deadline: deadline))
                 }
             }
             .bind(host: config.host, port: config.port)
