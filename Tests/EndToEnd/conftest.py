@@ -29,10 +29,8 @@ from typing import Iterator
 
 import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from e2e_helpers import Database, GatewayLauncher, PgCluster, unique_database_name
+from e2e_helpers import Database, GatewayLauncher, PgCluster, fresh_database
 
 HOW_TO_RUN = "run the suite through scripts/test (`make test`), or see Tests/EndToEnd/conftest.py to run it by hand"
 
@@ -72,16 +70,8 @@ def pg_cluster() -> PgCluster:
 @pytest.fixture
 def db(pg_dsn: str) -> Iterator[Database]:
     """A new, empty database for this test only, dropped afterwards."""
-    name = unique_database_name()
-    with psycopg.connect(pg_dsn, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    params = conninfo_to_dict(pg_dsn)
-    params["dbname"] = name
-    yield Database(make_conninfo(**params), name)
-    # The cluster may have been stopped by the test; tests restart it in a
-    # finally block, so it is up again here.
-    with psycopg.connect(pg_dsn, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with fresh_database(pg_dsn) as database:
+        yield database
 
 
 @pytest.fixture

@@ -683,6 +683,26 @@ class Database:
         return self.wait_for_rows("SELECT 1 FROM trace_spans", expected, timeout)
 
 
+@contextmanager
+def fresh_database(pg_dsn: str) -> Iterator[Database]:
+    """A new, empty database on the test cluster, dropped afterwards (even if a
+    test left sessions in it). The cluster may have been stopped by the test;
+    tests restart it in a finally block, so it is up again at the drop."""
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    name = unique_database_name()
+    with psycopg.connect(pg_dsn, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    params = conninfo_to_dict(pg_dsn)
+    params["dbname"] = name
+    try:
+        yield Database(make_conninfo(**params), name)
+    finally:
+        with psycopg.connect(pg_dsn, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 def unique_database_name() -> str:
     return f"tg_e2e_{uuid.uuid4().hex[:16]}"
 

@@ -9,7 +9,6 @@ import gzip
 import json
 from typing import Any, Iterator
 
-import psycopg
 import pytest
 import requests
 from google.protobuf import json_format
@@ -19,8 +18,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from e2e_helpers import (
     PROTOBUF,
@@ -28,6 +25,7 @@ from e2e_helpers import (
     RPC_UNIMPLEMENTED,
     T0,
     Database,
+    fresh_database,
     decode_export_response,
     fixture_bytes,
     gateway_config,
@@ -37,7 +35,6 @@ from e2e_helpers import (
     new_span_id,
     new_trace_id,
     span_keys,
-    unique_database_name,
 )
 
 JSON = "application/json"
@@ -128,14 +125,8 @@ def rows(db: Database) -> list[dict[str, Any]]:
 @pytest.fixture
 def other_db(pg_dsn: str) -> Iterator[Database]:
     """A second empty database, as conftest's `db`: the same spans go to both."""
-    name = unique_database_name()
-    with psycopg.connect(pg_dsn, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    params = conninfo_to_dict(pg_dsn)
-    params["dbname"] = name
-    yield Database(make_conninfo(**params), name)
-    with psycopg.connect(pg_dsn, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with fresh_database(pg_dsn) as database:
+        yield database
 
 
 @pytest.fixture
