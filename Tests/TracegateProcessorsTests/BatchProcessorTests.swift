@@ -7,7 +7,10 @@ import TracegateCore
 
 final class CollectingConsumer: SpanConsumer {
     let batches = Mutex<[SpanBatch]>([])
+    let discarded = Mutex(0)
     func consume(_ batch: SpanBatch) { batches.withLock { $0.append(batch) } }
+    func discard(_ count: Int) { discarded.withLock { $0 += count } }
+    var spanCount: Int { batches.withLock { $0.reduce(0) { $0 + $1.spanCount } } }
     var sizes: [Int] { batches.withLock { $0.map(\.spanCount) } }
 }
 

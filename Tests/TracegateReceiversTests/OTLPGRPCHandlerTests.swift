@@ -16,6 +16,7 @@ import TracegateOTLP
     final class Collector: SpanConsumer {
         let spans = Mutex(0)
         func consume(_ batch: SpanBatch) { spans.withLock { $0 += batch.spanCount } }
+        func discard(_ count: Int) {}
     }
 
     struct NeverExporter: SpanExporter {

@@ -95,6 +95,11 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
         condition.unlock()
     }
 
+    public func discard(_ count: Int) {
+        guard count > 0 else { return }
+        release(count)
+    }
+
     /// Enqueues a batch whose room was reserved.
     public func consume(_ batch: SpanBatch) {
         let count = batch.spanCount

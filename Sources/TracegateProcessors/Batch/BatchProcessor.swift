@@ -46,6 +46,8 @@ public final class BatchProcessor: SpanConsumer, Service {
         if let startedBatch { wake.yield(startedBatch) }
     }
 
+    public func discard(_ count: Int) { next.discard(count) }
+
     /// Sends whatever is waiting now.
     public func flush() {
         let ready = state.withLock { s in s.count > 0 ? take(&s) : nil }
