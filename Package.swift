@@ -39,6 +39,8 @@ let package = Package(
         .target(name: "COTLP", dependencies: ["CProtobufC"]),
         // Small hand-written C helpers: the per-request arena allocator for protobuf-c.
         .target(name: "CTracegateShims", dependencies: ["CProtobufC"]),
+        // glibc heap statistics and trimming, for the memory_limiter processor.
+        .target(name: "CProcessMemory"),
 
         .target(
             name: "TracegateCore",
@@ -54,7 +56,7 @@ let package = Package(
         .target(
             name: "TracegateProcessors",
             dependencies: [
-                "TracegateCore",
+                "TracegateCore", "CProcessMemory",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -70,6 +72,7 @@ let package = Package(
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "NIOHPACK", package: "swift-nio-http2"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -86,10 +89,11 @@ let package = Package(
         .target(
             name: "TracegateApp",
             dependencies: [
-                "TracegateCore", "TracegateReceivers", "TracegateProcessors", "TracegateExporters",
+                "TracegateCore", "TracegateReceivers", "TracegateProcessors", "TracegateExporters", "TracegateOTLP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -109,6 +113,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
@@ -124,6 +130,7 @@ let package = Package(
             dependencies: [
                 "TracegateProcessors", "TracegateCore",
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
             name: "TracegateExportersTests", dependencies: ["TracegateExporters", "TracegateCore"]),

@@ -42,14 +42,16 @@ def free_port():
 class Gateway:
     """A tracegate process with a generated config."""
 
-    def __init__(self, bin_dir, workdir, name, exporter_yaml, queue_size=200000):
+    def __init__(self, bin_dir, workdir, name, exporter_yaml, queue_size=200000, grpc=False):
         self.port = free_port()
+        self.grpc_port = free_port() if grpc else None
+        grpc_yaml = f'\n      grpc: {{ endpoint: "127.0.0.1:{self.grpc_port}" }}' if grpc else ""
         self.config = os.path.join(workdir, f"{name}.yaml")
         with open(self.config, "w") as f:
             f.write(f"""receivers:
   otlp:
     protocols:
-      http: {{ endpoint: "127.0.0.1:{self.port}" }}
+      http: {{ endpoint: "127.0.0.1:{self.port}" }}{grpc_yaml}
 processors:
   batch: {{ send_batch_size: 8192, timeout: 200ms }}
 exporters:
@@ -75,6 +77,14 @@ service:
     @property
     def url(self):
         return f"http://127.0.0.1:{self.port}/v1/traces"
+
+    @property
+    def base_url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def grpc_url(self):
+        return f"http://127.0.0.1:{self.grpc_port}"
 
     def peak_rss_mib(self):
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -144,9 +154,15 @@ def main():
         results["decode"] = bench(args.bin_dir, "decode", "--fixture", "Tests/Fixtures/many_spans.binpb",
                                   "--seconds", 0.2 if q else 3)
 
-        gw = Gateway(args.bin_dir, work, "null", "  nop: {}")
+        gw = Gateway(args.bin_dir, work, "null", "  nop: {}", grpc=True)
         results["ingest-null"] = bench(args.bin_dir, "load", "--endpoint", gw.url, "--connections", conns,
                                        "--duration", load_s, "--label", "ingest-null")
+        results["ingest-null-json"] = bench(args.bin_dir, "load", "--protocol", "http-json", "--endpoint", gw.url,
+                                            "--connections", conns, "--duration", load_s,
+                                            "--label", "ingest-null-json")
+        results["ingest-null-grpc"] = bench(args.bin_dir, "load", "--protocol", "grpc", "--endpoint", gw.grpc_url,
+                                            "--connections", conns, "--duration", load_s,
+                                            "--label", "ingest-null-grpc")
         gw.stop()
 
         dsn = pg.fresh_db("bench_ingest")
@@ -176,6 +192,17 @@ def main():
         results["overload"]["peak_rss_mib"] = gw.peak_rss_mib()
         gw.stop()
 
+        # forward: load → sidecar (otlphttp exporter) → gateway (postgres), both
+        # tracegate processes on this machine; landed = rows in the gateway's database.
+        dsn = pg.fresh_db("bench_forward")
+        central = Gateway(args.bin_dir, work, "forward-gateway", f'  postgres: {{ dsn: "{dsn}" }}')
+        sidecar = Gateway(args.bin_dir, work, "forward-sidecar",
+                          f'  otlphttp: {{ endpoint: "{central.base_url}", compression: gzip }}')
+        results["forward"] = bench(args.bin_dir, "load", "--endpoint", sidecar.url, "--connections", conns,
+                                   "--duration", load_s, "--dsn", dsn, "--label", "forward")
+        sidecar.stop()
+        central.stop()
+
         fp_port = free_port()
         fp_config = os.path.join(work, "footprint.yaml")
         with open(fp_config, "w") as f:
@@ -202,6 +229,7 @@ def write_report(path, r, quick, load_s, overload_s, conns):
     dirty = " (with uncommitted changes)" if sh("git", "status", "--porcelain", "--untracked-files=no") else ""
     d, n, p, c, lat, o, f = (r["decode"], r["ingest-null"], r["ingest-postgres"], r["copy"], r["latency"],
                              r["overload"], r["footprint"])
+    nj, ng, fw = r["ingest-null-json"], r["ingest-null-grpc"], r["forward"]
     shape = p["shape"]
     ingest_ratio = p["landed_spans_per_s"] / c["rows_per_s"] if c["rows_per_s"] else 0
     lines = [
@@ -224,6 +252,11 @@ def write_report(path, r, quick, load_s, overload_s, conns):
         f"| ingest-null | {n['acked_spans_per_s']:,.0f} spans/s acknowledged; p99 {n['latency_ms']['p99']:.2f} ms | "
         f"OTLP/HTTP → batch → nop, closed loop, {load_s} s; statuses {n['statuses']} | ≥ 300,000 spans/s | "
         f"{verdict(n['acked_spans_per_s'] >= 300000)} |",
+        f"| ingest-null-json | {nj['acked_spans_per_s']:,.0f} spans/s acknowledged; p99 {nj['latency_ms']['p99']:.2f} ms | "
+        f"OTLP/HTTP JSON → batch → nop, closed loop, {load_s} s; statuses {nj['statuses']} | — | — |",
+        f"| ingest-null-grpc | {ng['acked_spans_per_s']:,.0f} spans/s acknowledged; p99 {ng['latency_ms']['p99']:.2f} ms | "
+        f"OTLP/gRPC (h2c, one stream per call) → batch → nop, closed loop, {load_s} s; statuses {ng['statuses']} | "
+        f"— | — |",
         f"| ingest-postgres | {p['landed_spans_per_s']:,.0f} spans/s landed ({p['acked_spans_per_s']:,.0f} acknowledged); "
         f"raw binary COPY of the same rows {c['rows_per_s']:,.0f} rows/s → {ingest_ratio*100:.0f}% | "
         f"OTLP/HTTP → batch → PostgreSQL, closed loop, {load_s} s; COPY: {c['connections']} connections × "
@@ -237,7 +270,10 @@ def write_report(path, r, quick, load_s, overload_s, conns):
         f"{o['peak_rss_mib']:.1f} MiB; acknowledged but not landed: {o['lost_spans']} | open loop at "
         f"{o['offered_rate']:,.0f} spans/s (2× landed rate), {overload_s} s, into PostgreSQL | refuses with 503, "
         f"loses nothing | {verdict(o['lost_spans'] == 0)} |",
-        "| forward | not run | needs the otlphttp exporter (forwarding issue), not built yet | — | — |",
+        f"| forward | {fw['landed_spans_per_s']:,.0f} spans/s landed ({fw['acked_spans_per_s']:,.0f} acknowledged by "
+        f"the sidecar); p99 {fw['latency_ms']['p99']:.2f} ms at the sidecar; lost {fw['lost_spans']} | sidecar "
+        f"(batch → otlphttp, gzip) → gateway over OTLP/HTTP (batch → PostgreSQL), closed loop, {load_s} s; "
+        f"statuses {fw['statuses']} | loses nothing | {verdict(fw['lost_spans'] == 0)} |",
         f"| footprint | start-up {f['startup_ms']:.1f} ms to the first answered request; idle RSS "
         f"{f['idle_rss_mib']:.1f} MiB | median of {f['runs']} starts, OTLP/HTTP → batch → nop | ≤ 100 ms, ≤ 20 MiB | "
         f"{verdict(f['startup_ms'] <= 100 and f['idle_rss_mib'] <= 20)} |",

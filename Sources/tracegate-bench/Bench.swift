@@ -50,6 +50,7 @@ extension TracegateBench {
         @Option(help: "An ExportTraceServiceRequest file (e.g. Tests/Fixtures/many_spans.binpb).") var fixture: String
         @Option(help: "Seconds per measurement.") var seconds = 3.0
         @Flag(help: "Measure only the decoder (for profiling).") var decoderOnly = false
+        @Option(help: "Instead of rates: thread CPU time of this many decodes (and arena unpacks unless --decoder-only), best of five rounds; steadier on a busy machine, and a fixed amount of work to profile.") var iterations = 0
         @Option(help: "An OTLP/JSON file to measure the JSON decoder on as well (e.g. the same request as JSON).") var json: String?
 
         func run() throws {
@@ -81,6 +82,27 @@ extension TracegateBench {
                         + String(format: "%12.0f spans/s %8.1f MB/s  (%d bytes, %d spans)", rate * Double(jsonSpans), rate * Double(jsonBytes.count) / 1e6, jsonBytes.count, jsonSpans))
                 return (rate * Double(jsonSpans), rate * Double(jsonBytes.count) / 1e6)
             }
+            if iterations > 0 {
+                // Thread CPU time of a fixed amount of work, best of five rounds,
+                // unpack and decode interleaved: steadier than rates on a busy machine.
+                func cpuSeconds(_ body: (UnsafeRawBufferPointer) -> Int) -> Double {
+                    bytes.withUnsafeBytes { raw in
+                        var start = timespec(), end = timespec()
+                        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start)
+                        for _ in 0..<iterations { _ = body(raw) }
+                        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &end)
+                        return Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) / 1e9
+                    }
+                }
+                var unpack = Double.infinity, decode = Double.infinity
+                for _ in 0..<(decoderOnly ? 1 : 5) {
+                    if !decoderOnly { unpack = min(unpack, cpuSeconds { ProtobufBaseline.unpack($0, allocator: .arena) }) }
+                    decode = min(decode, cpuSeconds { raw in (try? OTLPProtobufDecoder.decode(raw))?.batch.spanCount ?? 0 })
+                }
+                let perIteration = { (seconds: Double) in seconds / Double(iterations) * 1e6 }
+                note(String(format: "CPU per payload: decode %.1f µs, arena unpack %.1f µs; decode / arena unpack = %.1f%%", perIteration(decode), perIteration(unpack), unpack / decode * 100))
+                return
+            }
             if decoderOnly {
                 let rate = measure { raw in (try? OTLPProtobufDecoder.decode(raw))?.batch.spanCount ?? 0 }
                 note(String(format: "tracegate decode: %.0f spans/s", rate * Double(spans)))
@@ -111,24 +133,27 @@ extension TracegateBench {
     }
 
     struct Load: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Send OTLP/HTTP protobuf load to a gateway and report what it acknowledged.")
+        static let configuration = CommandConfiguration(abstract: "Send OTLP load (HTTP protobuf, HTTP JSON or gRPC) to a gateway and report what it acknowledged.")
 
-        @Option(help: "The gateway's traces URL.") var endpoint = "http://127.0.0.1:4318/v1/traces"
+        @Option(help: "http-protobuf, http-json or grpc.") var `protocol`: LoadProtocol = .httpProtobuf
+        @Option(help: "The gateway's traces URL (HTTP; default http://127.0.0.1:4318/v1/traces) or http://host:port (gRPC; default http://127.0.0.1:4317).") var endpoint: String?
         @Option(help: "Concurrent keep-alive connections.") var connections = 4
         @Option(help: "How long to send, in seconds.") var duration = 10.0
         @Option(help: "Stop after this many spans (0: no limit).") var spans = 0
         @Option(help: "Open loop: spans per second to offer in total (0: closed loop, as fast as acknowledged).") var rate = 0.0
         @Option(help: "After the run, wait for the spans to land in this PostgreSQL and report the landed rate.") var dsn: String?
         @Option(help: "A label for the report.") var label = "load"
-        @Option(help: "Closed loop: milliseconds to wait after a refusal (429/503) before the next request, as a client honouring backpressure would.") var refusalBackoffMs = 5.0
+        @Option(help: "Closed loop: milliseconds to wait after a refusal (429/503, gRPC UNAVAILABLE/RESOURCE_EXHAUSTED) before the next request, as a client honouring backpressure would.") var refusalBackoffMs = 5.0
         @OptionGroup var shapeOptions: ShapeOptions
 
         func run() async throws {
+            let endpoint = self.endpoint ?? `protocol`.defaultEndpoint
             guard let url = URL(string: endpoint), let host = url.host, let port = url.port else {
                 throw ValidationError("endpoint must look like http://host:port/path")
             }
+            let loadProtocol = `protocol`
             let shape = shapeOptions.shape
-            let generator = TrafficGenerator(shape: shape)
+            let generator = TrafficGenerator(shape: shape, encoding: loadProtocol == .httpJSON ? .json : .protobuf)
             let group = MultiThreadedEventLoopGroup.singleton
             var landedBaseline = 0
             if let dsn { landedBaseline = (try? countRows(dsn)) ?? 0 }
@@ -143,7 +168,7 @@ extension TracegateBench {
             let results = try await withThrowingTaskGroup(of: ConnectionResult.self) { tasks in
                 for stream in 0..<connections {
                     tasks.addTask {
-                        let connection = try await HTTPLoadConnection.connect(host: host, port: port, path: url.path, group: group)
+                        let connection = try await loadProtocol.connect(host: host, port: port, path: url.path, group: group)
                         var result = ConnectionResult()
                         var sequence = 0
                         var next = start
@@ -156,19 +181,19 @@ extension TracegateBench {
                             } else {
                                 next = clock.now
                             }
-                            let status: Int
+                            let outcome: LoadOutcome
                             do {
-                                status = try await connection.post(body, contentType: "application/x-protobuf")
+                                outcome = try await connection.send(body)
                             } catch {
                                 result.statuses["connection error", default: 0] += 1
                                 break
                             }
                             let latency = clock.now - next
                             _ = result.latency.record(UInt64(max(0, latency.nanoseconds / 1000)))
-                            result.statuses["\(status)", default: 0] += 1
-                            if status == 200 {
+                            result.statuses[outcome.label, default: 0] += 1
+                            if outcome.accepted {
                                 result.ackedSpans += shape.spansPerRequest
-                            } else if (status == 429 || status == 503) && perConnectionInterval == nil && refusalBackoffMs > 0 {
+                            } else if outcome.refused && perConnectionInterval == nil && refusalBackoffMs > 0 {
                                 try await Task.sleep(for: .nanoseconds(Int64(refusalBackoffMs * 1e6)))
                             }
                             sequence += 1
@@ -194,12 +219,12 @@ extension TracegateBench {
             let requests = statuses.values.reduce(0, +)
             func ms(_ p: Double) -> Double { Double(latency.valueAtPercentile(p)) / 1000 }
             var report: [String: Any] = [
-                "scenario": label, "connections": connections, "duration_s": elapsed, "offered_rate": rate,
+                "scenario": label, "protocol": loadProtocol.rawValue, "connections": connections, "duration_s": elapsed, "offered_rate": rate,
                 "shape": shape.description, "requests": requests, "acked_spans": acked,
                 "acked_spans_per_s": Double(acked) / elapsed, "statuses": statuses,
                 "latency_ms": ["p50": ms(50), "p90": ms(90), "p99": ms(99), "max": Double(latency.maxRecorded) / 1000],
             ]
-            note(String(format: "%@: %d spans acknowledged in %.1f s = %.0f spans/s over %d connections (%@)", label, acked, elapsed, Double(acked) / elapsed, connections, rate > 0 ? "open loop at \(Int(rate)) spans/s" : "closed loop"))
+            note(String(format: "%@: %d spans acknowledged in %.1f s = %.0f spans/s over %d %@ connections (%@)", label, acked, elapsed, Double(acked) / elapsed, connections, loadProtocol.rawValue, rate > 0 ? "open loop at \(Int(rate)) spans/s" : "closed loop"))
             note(String(format: "latency p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms; statuses %@", ms(50), ms(90), ms(99), Double(latency.maxRecorded) / 1000, "\(statuses)"))
             if let dsn {
                 let landed = try await waitForRows(dsn: dsn, expected: landedBaseline + acked, timeout: .seconds(120))

@@ -41,6 +41,8 @@ final class HTTPLoadConnection: Sendable {
         let path = self.path
         let host = self.host
         channel.eventLoop.execute { [channel] in
+            // A connection the server has closed would never answer.
+            guard channel.isActive else { return promise.fail(ChannelError.ioOnClosedChannel) }
             collector.expect(promise)
             var headers = HTTPHeaders()
             headers.add(name: "Host", value: host)

@@ -16,10 +16,19 @@ struct TrafficShape: Sendable {
     }
 }
 
+/// How the generated requests are serialized.
+enum PayloadEncoding: Sendable {
+    /// `ExportTraceServiceRequest` in protobuf (OTLP/HTTP protobuf and gRPC).
+    case protobuf
+    /// OTLP/JSON: ids as hex strings.
+    case json
+}
+
 /// Makes distinct OTLP requests cheaply: one request per service is encoded
 /// once with marker ids; each new request copies it and overwrites the ids in
-/// place (they are fixed-size fields), so generating load costs a memcpy and
-/// a few hundred stores, not an encode.
+/// place (they are fixed-size fields, raw bytes in protobuf, hex digits in
+/// JSON), so generating load costs a memcpy and a few hundred stores, not an
+/// encode.
 struct TrafficGenerator: Sendable {
     struct Template: Sendable {
         var bytes: [UInt8]
@@ -30,20 +39,22 @@ struct TrafficGenerator: Sendable {
     }
 
     let shape: TrafficShape
+    let encoding: PayloadEncoding
     let templates: [Template]
     let runNonce: UInt32
 
-    init(shape: TrafficShape) {
+    init(shape: TrafficShape, encoding: PayloadEncoding = .protobuf) {
         self.shape = shape
+        self.encoding = encoding
         self.runNonce = UInt32.random(in: 1...UInt32.max)
         var templates: [Template] = []
         for service in 0..<max(1, shape.services) {
-            templates.append(Self.makeTemplate(shape: shape, service: service))
+            templates.append(Self.makeTemplate(shape: shape, service: service, encoding: encoding))
         }
         self.templates = templates
     }
 
-    private static func makeTemplate(shape: TrafficShape, service: Int) -> Template {
+    private static func makeTemplate(shape: TrafficShape, service: Int, encoding: PayloadEncoding) -> Template {
         var rng = SystemRandomNumberGenerator()
         let traces = max(1, (shape.spansPerRequest + shape.spansPerTrace - 1) / shape.spansPerTrace)
         let traceIDs = (0..<traces).map { _ in TraceID(high: rng.next(), low: rng.next()) }
@@ -82,10 +93,18 @@ struct TrafficGenerator: Sendable {
                 ]),
                 scopeSpans: [ScopeSpans(scope: InstrumentationScope(name: "tracegate-bench", version: "1"), spans: spans)])
         ])
-        let bytes = OTLPProtobufEncoder.encode(batch)
-        return Template(
-            bytes: bytes, traceIDOffsets: traceIDs.map { offsets(of: $0.bytes, in: bytes) },
-            spanIDOffsets: spanIDs.map { offsets(of: $0.bytes, in: bytes) })
+        switch encoding {
+        case .protobuf:
+            let bytes = OTLPProtobufEncoder.encode(batch)
+            return Template(
+                bytes: bytes, traceIDOffsets: traceIDs.map { offsets(of: $0.bytes, in: bytes) },
+                spanIDOffsets: spanIDs.map { offsets(of: $0.bytes, in: bytes) })
+        case .json:
+            let bytes = OTLPJSONRequestEncoder.encode(batch)
+            return Template(
+                bytes: bytes, traceIDOffsets: traceIDs.map { offsets(of: Array($0.hex.utf8), in: bytes) },
+                spanIDOffsets: spanIDs.map { offsets(of: Array($0.hex.utf8), in: bytes) })
+        }
     }
 
     private static func offsets(of needle: [UInt8], in haystack: [UInt8]) -> [Int] {
@@ -102,20 +121,35 @@ struct TrafficGenerator: Sendable {
     func request(stream: Int, sequence: Int) -> [UInt8] {
         let template = templates[sequence % templates.count]
         var bytes = template.bytes
+        let encoding = self.encoding
         bytes.withUnsafeMutableBytes { raw in
             for (t, offsets) in template.traceIDOffsets.enumerated() {
                 let high = UInt64(runNonce) << 32 | UInt64(UInt32(truncatingIfNeeded: stream))
                 let low = UInt64(sequence) << 20 | UInt64(t)
                 for o in offsets {
-                    raw.storeBytes(of: high.bigEndian, toByteOffset: o, as: UInt64.self)
-                    raw.storeBytes(of: low.bigEndian, toByteOffset: o + 8, as: UInt64.self)
+                    Self.store(high, at: o, in: raw, encoding)
+                    Self.store(low, at: o + (encoding == .json ? 16 : 8), in: raw, encoding)
                 }
             }
             for (s, offsets) in template.spanIDOffsets.enumerated() {
                 let id = (UInt64(sequence) << 20 | UInt64(s + 1)) ^ (UInt64(stream) << 52)
-                for o in offsets { raw.storeBytes(of: id.bigEndian, toByteOffset: o, as: UInt64.self) }
+                for o in offsets { Self.store(id, at: o, in: raw, encoding) }
             }
         }
         return bytes
+    }
+
+    /// Writes 8 id bytes: big-endian in protobuf, 16 lowercase hex digits in JSON.
+    private static func store(_ value: UInt64, at offset: Int, in raw: UnsafeMutableRawBufferPointer, _ encoding: PayloadEncoding) {
+        switch encoding {
+        case .protobuf:
+            raw.storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt64.self)
+        case .json:
+            let digits: StaticString = "0123456789abcdef"
+            for i in 0..<16 {
+                let nibble = Int((value >> UInt64(60 - 4 * i)) & 0xF)
+                raw[offset + i] = digits.utf8Start[nibble]
+            }
+        }
     }
 }

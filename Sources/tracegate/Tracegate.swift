@@ -13,7 +13,7 @@ struct Tracegate: AsyncParsableCommand {
         commandName: "tracegate",
         abstract: "An OpenTelemetry (OTLP) trace gateway.",
         version: version,
-        subcommands: [Run.self, Validate.self, Migrate.self, Retention.self, Trace.self, Traces.self, Version.self],
+        subcommands: [Run.self, Validate.self, Migrate.self, Retention.self, Trace.self, Traces.self, Notifications.self, Version.self],
         defaultSubcommand: Run.self)
 }
 
@@ -38,11 +38,18 @@ func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
-func makeLogger(level: Logger.Level) -> Logger {
+func makeLogger(level: Logger.Level, format: TelemetryConfig.LogFormat = .text) -> Logger {
     LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = level
-        return handler
+        switch format {
+        case .text:
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        case .json:
+            var handler = JSONLogHandler(label: label)
+            handler.logLevel = level
+            return handler
+        }
     }
     return Logger(label: "tracegate")
 }
@@ -54,7 +61,8 @@ extension Tracegate {
 
         func run() async throws {
             let config = try options.load()
-            let logger = makeLogger(level: config.telemetry.logLevel)
+            let logger = makeLogger(level: config.telemetry.logLevel, format: config.telemetry.logFormat)
+            Gateway.prepareProcess()
             do {
                 try await Gateway.run(config: config, logger: logger)
             } catch {

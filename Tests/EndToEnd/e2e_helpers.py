@@ -141,7 +141,9 @@ def gateway_config(
 
     The endpoint is filled in by the gateway fixture. With `grpc` (a dict of
     `protocols.grpc` keys, `{}` for the defaults) the receiver serves OTLP/gRPC
-    too, on a port the kernel picks (`Gateway.grpc_port`).
+    too, on a port the kernel picks (`Gateway.grpc_port`). `/metrics`,
+    `/health` and `/ready` listen on a kernel-picked port too
+    (`Gateway.metrics_url`, `Gateway.health_url`).
     """
     http: dict[str, Any] = {"endpoint": "127.0.0.1:{port}"}
     if max_request_body_size is not None:
@@ -174,7 +176,10 @@ def gateway_config(
             "pipelines": {
                 "traces": {"receivers": ["otlp"], "processors": ["batch"], "exporters": list(exporters)}
             },
-            "telemetry": {"logs": {"level": log_level}, "shutdown_timeout": shutdown_timeout},
+            # Telemetry on ports the kernel picks, so that several gateways
+            # (and other test runs) never compete for 8888/13133.
+            "telemetry": {"logs": {"level": log_level}, "shutdown_timeout": shutdown_timeout,
+                          "metrics": {"address": "127.0.0.1:0"}, "health": {"address": "127.0.0.1:0"}},
         },
     }
 
@@ -243,6 +248,26 @@ class Gateway:
     @property
     def grpc_target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
+
+    def telemetry_port(self, endpoint: str) -> int:
+        """The port of the `metrics` or `health` endpoint, from the "tracegate started" log line."""
+        def find() -> int | None:
+            for line in self.log_text().splitlines():
+                if "tracegate started" in line:
+                    m = re.search(rf"{endpoint}[\"=:]+[^,}}]*?127\.0\.0\.1:(\d+)", line)
+                    if m:
+                        return int(m.group(1))
+            return None
+        return wait_until(find, READY_TIMEOUT, f"the {endpoint} address in the gateway log")
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.telemetry_port('metrics')}/metrics"
+
+    @property
+    def health_url(self) -> str:
+        """Base URL of /health and /ready."""
+        return f"http://127.0.0.1:{self.telemetry_port('health')}"
 
     # -- lifecycle
     def start(self) -> None:

@@ -22,10 +22,17 @@ def test_bench_runs_every_scenario_and_writes_a_well_formed_report(tmp_path, tra
         assert field in report
     rows = [line for line in report.splitlines() if line.startswith("| ") and not line.startswith("| scenario")]
     scenarios = [row.split("|")[1].strip() for row in rows]
-    assert scenarios == ["decode", "ingest-null", "ingest-postgres", "ack latency", "overload", "forward", "footprint"]
+    assert scenarios == ["decode", "ingest-null", "ingest-null-json", "ingest-null-grpc", "ingest-postgres",
+                         "ack latency", "overload", "forward", "footprint"]
     for row in rows:
         assert row.count("|") == 6, row
     # Figures are numbers measured in this run, and nothing acknowledged was lost.
     assert re.search(r"\| decode \| [\d,]+ spans/s", report)
     assert re.search(r"\| ingest-postgres \| [\d,]+ spans/s landed", report)
+    # Every protocol of the load generator is acknowledged by the gateway.
+    for scenario in ("ingest-null", "ingest-null-json", "ingest-null-grpc"):
+        assert re.search(rf"\| {scenario} \| [1-9][\d,]* spans/s acknowledged", report), scenario
+    assert re.search(r"\| forward \| [1-9][\d,]* spans/s landed", report)
+    assert "'grpc 0': " in report
     assert "acknowledged but not landed: 0 " in report
+    assert re.search(r"\| forward \|[^\n]*; lost 0 \|", report)

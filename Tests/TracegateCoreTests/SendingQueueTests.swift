@@ -93,7 +93,7 @@ let fastRetry = RetryPolicy(initialInterval: .milliseconds(5), maxInterval: .mil
             Pipeline(id: "traces/small", entry: FanOut([small]), queues: [small]),
         ])
         #expect(ingress.offer(makeBatch(services: ["a"], spansEach: 4)) == .accepted)
-        guard case .refused(_, let reason) = ingress.offer(makeBatch(services: ["a"], spansEach: 4)) else {
+        guard case .refused(_, let reason, _) = ingress.offer(makeBatch(services: ["a"], spansEach: 4)) else {
             Issue.record("expected a refusal")
             return
         }

@@ -102,4 +102,65 @@ func eventually(_ condition: () -> Bool) async -> Bool {
             "c.yaml:4: extra: unknown key",
         ])
     }
+
+    func serviceSpans(_ service: String, _ count: Int, first: UInt64 = 1) -> SpanBatch {
+        SpanBatch(resourceSpans: [testResource(service, (0..<UInt64(count)).map { testSpan(first + $0, name: service) })])
+    }
+
+    func metadataConfig(size: Int, timeout: Duration, limit: Int = 1000) -> BatchProcessorConfig {
+        var c = config(size: size, timeout: timeout)
+        c.metadataKeys = ["service.name"]
+        c.metadataCardinalityLimit = limit
+        return c
+    }
+
+    @Test func batchesSeparatelyPerMetadataValue() {
+        let out = CollectingConsumer()
+        let batch = BatchProcessor(config: metadataConfig(size: 3, timeout: .seconds(3600)), next: out)
+        batch.consume(SpanBatch(resourceSpans: serviceSpans("api", 2).resourceSpans + serviceSpans("web", 2).resourceSpans))
+        #expect(out.sizes == [])
+        batch.consume(serviceSpans("api", 1, first: 10))
+        #expect(out.batches.withLock { $0.map { Set($0.spanNames) } } == [["api"]])
+        #expect(out.sizes == [3])
+        batch.flush()
+        #expect(out.batches.withLock { $0.map { Set($0.spanNames) } } == [["api"], ["web"]])
+    }
+
+    @Test func eachMetadataBatchHasItsOwnTimeout() async throws {
+        let out = CollectingConsumer()
+        let batch = BatchProcessor(config: metadataConfig(size: 1000, timeout: .milliseconds(30)), next: out)
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await batch.run() }
+                batch.consume(serviceSpans("api", 2))
+                batch.consume(serviceSpans("web", 1))
+                #expect(await eventually { out.sizes.count == 2 })
+                #expect(out.batches.withLock { $0.map(\.spanNames) } == [["api", "api"], ["web"]])
+                batch.consume(serviceSpans("api", 1))
+                #expect(await eventually { out.sizes == [2, 1, 1] })
+                trigger.triggerGracefulShutdown()
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    @Test func combinationsBeyondTheCardinalityLimitShareAnOverflowBatch() {
+        let out = CollectingConsumer()
+        let batch = BatchProcessor(config: metadataConfig(size: 1000, timeout: .seconds(3600), limit: 2), next: out)
+        for service in ["a", "b", "c", "d"] { batch.consume(serviceSpans(service, 1)) }
+        batch.consume(serviceSpans("a", 1))
+        batch.flush()
+        #expect(out.batches.withLock { $0.map(\.spanNames) } == [["a", "a"], ["b"], ["c", "d"]])
+    }
+
+    @Test func readsAndValidatesMetadataKeys() {
+        let (good, none) = parseSettings("metadata_keys: [service.name, tenant]\nmetadata_cardinality_limit: 50\n", BatchProcessorConfig.read)
+        #expect(none == [])
+        #expect(good.metadataKeys == ["service.name", "tenant"] && good.metadataCardinalityLimit == 50)
+        let (_, problems) = parseSettings("metadata_keys: [tenant, tenant]\nmetadata_cardinality_limit: 0\n", BatchProcessorConfig.read)
+        #expect(problems == [
+            "p.yaml:1: metadata_keys: a key is listed twice",
+            "p.yaml:2: metadata_cardinality_limit: must be between 1 and 1000000, got 0",
+        ])
+    }
 }

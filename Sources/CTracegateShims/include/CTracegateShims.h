@@ -58,4 +58,54 @@ static inline uint64_t tg_bytes_hash(const char *s, size_t n) {
     return h | 1;
 }
 
+/// The length of the NUL-terminated string `s` and, when it is shorter than 16
+/// bytes, its bytes zero-padded into `*low` and `*high` (little-endian machines;
+/// elsewhere both stay 0 and the caller falls back to the bytes): one pass
+/// instead of strlen plus a copy, for the decoder's short-string cache.
+/// protobuf-c gives strings without their length; nearly all of a span's are
+/// short (keys, names, enums as text).
+///
+/// The 16 bytes at `s` are read at once when they cannot cross a page, which
+/// may read past the string's allocation (never past its page): hence no
+/// AddressSanitizer here. Bytes after the NUL are masked off.
+#if defined(__clang__)
+__attribute__((no_sanitize("address")))
+#endif
+static inline size_t tg_cstr_scan(const char *s, uint64_t *low, uint64_t *high) {
+    *low = 0;
+    *high = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    if (((uintptr_t)s & 4095u) <= 4096u - 16u) {
+        uint64_t a, b;
+        __builtin_memcpy(&a, s, 8);
+        uint64_t zero = (a - ones) & ~a & highs;
+        if (zero != 0) {
+            size_t n = (size_t)__builtin_ctzll(zero) >> 3;
+            *low = n == 0 ? 0 : a & (~0ULL >> (64 - 8 * n));
+            return n;
+        }
+        __builtin_memcpy(&b, s + 8, 8);
+        zero = (b - ones) & ~b & highs;
+        if (zero != 0) {
+            size_t n = (size_t)__builtin_ctzll(zero) >> 3;
+            *low = a;
+            *high = n == 0 ? 0 : b & (~0ULL >> (64 - 8 * n));
+            return 8 + n;
+        }
+        return 16 + strlen(s + 16);
+    }
+    size_t n = strlen(s);
+    if (n < 16) {
+        unsigned char bytes[16] = {0};
+        __builtin_memcpy(bytes, s, n);
+        __builtin_memcpy(low, bytes, 8);
+        __builtin_memcpy(high, bytes + 8, 8);
+    }
+    return n;
+#else
+    return strlen(s);
+#endif
+}
+
 #endif

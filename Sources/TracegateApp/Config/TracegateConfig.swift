@@ -29,13 +29,6 @@ public struct PipelineConfig: Sendable, Equatable {
     public var exporters: [String]
 }
 
-/// `service.telemetry`.
-public struct TelemetryConfig: Sendable, Equatable {
-    public var logLevel: Logger.Level = .info
-    /// How long SIGTERM/SIGINT waits for batches and queues to drain.
-    public var shutdownTimeout: Duration = .seconds(10)
-}
-
 /// The whole configuration file, validated.
 public struct TracegateConfig: Sendable {
     public var receivers: [String: ReceiverSettings] = [:]
@@ -65,13 +58,14 @@ public struct TracegateConfig: Sendable {
         return config
     }
 
-    private mutating func read(_ root: ConfigMap) {
+    mutating func read(_ root: ConfigMap) {
         receivers = readSection(root, "receivers", ComponentRegistry.readReceiver)
         processors = readSection(root, "processors", ComponentRegistry.readProcessor)
         exporters = readSection(root, "exporters", ComponentRegistry.readExporter)
         let service = root.map("service")
         if !root.has("service") { root.report(nil, "service section is required (it lists the pipelines)") }
         readPipelines(service.map("pipelines"))
+        resolveConclusionExporters(root)
         readTelemetry(service.map("telemetry"))
         service.finish()
         root.finish()
@@ -107,6 +101,7 @@ public struct TracegateConfig: Sendable {
             pipeline.receivers = references(p, "receivers", known: Set(receivers.keys), required: true)
             pipeline.processors = references(p, "processors", known: Set(processors.keys), required: false)
             pipeline.exporters = references(p, "exporters", known: Set(exporters.keys), required: true)
+            checkRouting(pipeline, p)
             p.finish()
             pipelines.append(pipeline)
         }
@@ -135,20 +130,7 @@ public struct TracegateConfig: Sendable {
     }
 
     private mutating func readTelemetry(_ map: ConfigMap) {
-        let logs = map.map("logs")
-        if let value = logs.value("level"), let text = value.string() {
-            let levels: [String: Logger.Level] = [
-                "debug": .debug, "info": .info, "warn": .warning, "warning": .warning, "error": .error, "trace": .trace,
-            ]
-            if let level = levels[text.lowercased()] {
-                telemetry.logLevel = level
-            } else {
-                logs.report("level", "expected one of debug, info, warn, error; got '\(text)'")
-            }
-        }
-        logs.finish()
-        telemetry.shutdownTimeout = map.duration("shutdown_timeout", default: telemetry.shutdownTimeout)
-        map.finish()
+        telemetry = TelemetryConfig.read(map)
     }
 
     /// Components defined but in no pipeline are almost always a mistake (a

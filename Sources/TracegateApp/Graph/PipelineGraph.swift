@@ -25,13 +25,14 @@ public struct PipelineGraph {
 
     public var services: [any Service] {
         maintenance + queues.keys.sorted().map { QueueService(queue: queues[$0]!, timeout: shutdownTimeout) as any Service } + processors
-            + receivers.map { $0 as any Service } + grpcReceivers.map { $0 as any Service }
+            + [PipelineCloser(pipelines: pipelines)] + receivers.map { $0 as any Service } + grpcReceivers.map { $0 as any Service }
     }
 
     /// Builds every component. Receivers bind their sockets here, so a port
     /// in use fails the start rather than the first request.
     public static func build(_ config: TracegateConfig, logger: Logger) async throws -> PipelineGraph {
         var graph = PipelineGraph(shutdownTimeout: config.telemetry.shutdownTimeout)
+        let coalesce = Self.coalesceSpans(config)
         for name in Set(config.pipelines.flatMap(\.exporters)).sorted() {
             let exporter: any SpanExporter
             var queueConfig = SendingQueueConfig()
@@ -44,23 +45,64 @@ public struct PipelineGraph {
                 exporter = pg
                 queueConfig = c.sendingQueue
                 retry = c.retry
+            case .otlphttp(let c):
+                exporter = OTLPHTTPExporter(id: name, config: c, logger: logger)
+                queueConfig = c.sendingQueue
+                retry = c.retry
+            case .conclusion(let c):
+                let conclusion = ConclusionExporter(id: name, config: c, logger: logger)
+                // Listed with maintenance: starts before and stops after the queues.
+                graph.maintenance.append(ConclusionService(exporter: conclusion))
+                exporter = conclusion
+                queueConfig = c.sendingQueue
+                retry = RetryPolicy(maxElapsedTime: .zero)
+            case .loadbalancing(let c):
+                let balancer = LoadBalancingExporter(id: name, config: c, logger: logger)
+                // Listed with maintenance: its endpoint queues start before and stop after the queues.
+                graph.maintenance.append(LoadBalancingService(exporter: balancer, timeout: graph.shutdownTimeout, logger: logger))
+                exporter = balancer
+                queueConfig = c.sendingQueue
+                retry = c.retry
             case .nop:
                 exporter = NopExporter(id: name)
             }
-            graph.queues[name] = SendingQueue(exporter: exporter, config: queueConfig, retry: retry, logger: logger)
+            graph.queues[name] = SendingQueue(
+                exporter: exporter, config: queueConfig, retry: retry, logger: logger,
+                persistence: try Self.openPersistence(exporter: name, queueConfig, logger: logger), coalesceSpans: coalesce[name] ?? 0)
         }
         for p in config.pipelines {
             let queues = p.exporters.map { graph.queues[$0]! }
-            var next: any SpanConsumer = FanOut(queues)
+            let hoisted = Self.hoistedBatch(p, config)  // see PipelineGraph+PersistentQueue.swift
+            var next: any SpanConsumer = graph.exporterEntry(p, config, queues, hoisted: hoisted)
+            var gates: [any AdmissionGate] = []
             for name in p.processors.reversed() {
                 switch config.processors[name]! {
                 case .batch(let c):
+                    if hoisted != nil { continue }  // applied behind the persistent queues
                     let batch = BatchProcessor(config: c, next: next)
                     graph.processors.append(batch)
                     next = batch
+                case .attributes(let c):
+                    next = AttributesProcessor(config: c, next: next)
+                case .filter(let c):
+                    next = FilterProcessor(id: name, config: c, next: next)
+                case .routing(let c):
+                    // Validated to be the last processor: it replaces the fan-out.
+                    next = graph.routingEntry(id: name, c, exporters: p.exporters, hoisted: hoisted)
+                case .memoryLimiter(let c):
+                    let limiter = MemoryLimiter(id: name, config: c, next: next, logger: logger)
+                    graph.processors.append(limiter)
+                    gates.append(limiter)
+                    next = limiter
+                case .probabilisticSampler(let c):
+                    next = ProbabilisticSampler(id: name, config: c, next: next)
+                case .tailSampling(let c):
+                    let sampler = TailSamplingProcessor(id: name, config: c, next: next)
+                    graph.processors.append(sampler)
+                    next = sampler
                 }
             }
-            graph.pipelines.append(Pipeline(id: p.id, entry: next, queues: queues))
+            graph.pipelines.append(Pipeline(id: p.id, entry: next, queues: queues, gates: gates))
         }
         for name in Set(config.pipelines.flatMap(\.receivers)).sorted() {
             let ingress = PipelineIngress(

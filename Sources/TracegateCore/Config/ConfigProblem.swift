@@ -36,6 +36,10 @@ public final class ConfigDiagnostics {
     public let file: String
     public let environment: [String: String]
     public private(set) var problems: [ConfigProblem] = []
+    /// Every key path the readers asked for, present in the file or not: the
+    /// set of keys the code knows, which a test compares with the reference
+    /// in docs/configuration.md so the two cannot drift apart.
+    public private(set) var askedPaths: Set<String> = []
 
     public init(file: String, environment: [String: String]) {
         self.file = file
@@ -45,4 +49,6 @@ public final class ConfigDiagnostics {
     public func report(line: Int, path: String, _ message: String) {
         problems.append(ConfigProblem(file: file, line: line, path: path, message: message))
     }
+
+    func asked(_ path: String) { askedPaths.insert(path) }
 }

@@ -84,6 +84,7 @@ public final class ConfigMap {
 
     /// The raw value for a key, marking it used.
     public func value(_ key: String) -> ConfigValue? {
+        diagnostics.asked(Self.join(path, key))
         guard let entry = entries.first(where: { $0.key == key }) else { return nil }
         used.insert(key)
         return ConfigValue(path: Self.join(path, key), node: entry.value, keyLine: entry.keyLine, diagnostics: diagnostics)

@@ -83,9 +83,8 @@ public struct SpanID: Hashable, Sendable, CustomStringConvertible {
 extension UInt64 {
     @inlinable
     init(bigEndianBytes bytes: UnsafeRawBufferPointer, at offset: Int) {
-        var v: UInt64 = 0
-        for i in 0..<8 { v = v << 8 | UInt64(bytes[offset + i]) }
-        self = v
+        precondition(offset >= 0 && offset + 8 <= bytes.count)
+        self = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 
     @inlinable

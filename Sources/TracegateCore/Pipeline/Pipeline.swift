@@ -1,3 +1,5 @@
+import Synchronization
+
 /// One `service.pipelines` entry once built: its processors chained in order,
 /// ending in a fan-out to the sending queues of its exporters.
 public final class Pipeline: Sendable {
@@ -5,12 +7,20 @@ public final class Pipeline: Sendable {
     public let queues: [SendingQueue]
     private let entry: any SpanConsumer
     private let refusalHint: Duration
+    /// Stages that may refuse data before room is reserved (memory_limiter).
+    public let gates: [any AdmissionGate]
+    /// Offers in progress, and whether the pipeline still takes new ones.
+    private let door = Mutex((open: true, inFlight: 0))
 
-    public init(id: String, entry: any SpanConsumer, queues: [SendingQueue], refusalHint: Duration = .seconds(1)) {
+    public init(
+        id: String, entry: any SpanConsumer, queues: [SendingQueue], refusalHint: Duration = .seconds(1),
+        gates: [any AdmissionGate] = []
+    ) {
         self.id = id
         self.entry = entry
         self.queues = queues
         self.refusalHint = refusalHint
+        self.gates = gates
     }
 
     /// Reserves room for `count` spans in every exporter queue, all or nothing.
@@ -29,6 +39,27 @@ public final class Pipeline: Sendable {
     func consume(_ batch: SpanBatch) { entry.consume(batch) }
 
     var retryHint: Duration { refusalHint }
+
+    /// Starts an offer; false once the pipeline is closed.
+    func enter() -> Bool {
+        door.withLock { d in
+            guard d.open else { return false }
+            d.inFlight += 1
+            return true
+        }
+    }
+
+    func leave() { door.withLock { $0.inFlight -= 1 } }
+
+    /// Takes no more data and returns once the offers in progress are done.
+    /// Called at shutdown after the receivers stopped and before the
+    /// processors flush, so that no acknowledged batch can reach a batch
+    /// processor that has already flushed for the last time (a keep-alive
+    /// connection may still deliver a request after its receiver stopped).
+    public func close() async {
+        door.withLock { $0.open = false }
+        while door.withLock({ $0.inFlight }) > 0 { try? await Task.sleep(for: .milliseconds(1)) }
+    }
 }
 
 /// What a receiver feeds: the pipelines that list it. A request is accepted
@@ -43,6 +74,7 @@ public struct PipelineIngress: Sendable {
     /// pipeline has no room at all; nil when it may be accepted. Lets a
     /// receiver answer 503 before it reads and decodes the body.
     public func refusalBeforeDecoding() -> Admission? {
+        if let refusal = gateRefusal(bytes: 0) { return refusal }
         for pipeline in pipelines where pipeline.queues.contains(where: \.isFull) {
             return .refused(retryAfter: pipeline.retryHint, reason: "pipeline \(pipeline.id) is at capacity: its exporter queues are full")
         }
@@ -54,11 +86,31 @@ public struct PipelineIngress: Sendable {
     public func offer(_ batch: SpanBatch) -> Admission {
         let count = batch.spanCount
         guard count > 0 else { return .accepted }
+        for (i, pipeline) in pipelines.enumerated() where !pipeline.enter() {
+            for done in pipelines[..<i] { done.leave() }
+            return .refused(retryAfter: pipeline.retryHint, reason: "pipeline \(pipeline.id) is shutting down")
+        }
+        defer { for pipeline in pipelines { pipeline.leave() } }
+        let hasGates = pipelines.contains { !$0.gates.isEmpty }
+        let bytes = hasGates ? batch.estimatedByteSize : 0
+        if hasGates, let refusal = gateRefusal(bytes: bytes) { return refusal }
         for (i, pipeline) in pipelines.enumerated() where !pipeline.reserve(count) {
             for done in pipelines[..<i] { done.release(count) }
             return .refused(retryAfter: pipeline.retryHint, reason: "pipeline \(pipeline.id) is at capacity: its exporter queues are full")
         }
+        if hasGates {
+            for pipeline in pipelines { for gate in pipeline.gates { gate.admitted(bytes: bytes) } }
+        }
         for pipeline in pipelines { pipeline.consume(batch) }
         return .accepted
+    }
+
+    private func gateRefusal(bytes: Int) -> Admission? {
+        for pipeline in pipelines {
+            for gate in pipeline.gates {
+                if let refusal = gate.refusal(forBytes: bytes) { return refusal }
+            }
+        }
+        return nil
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 
 /// The `sending_queue` settings of an exporter.
 public struct SendingQueueConfig: Sendable, Equatable {
@@ -8,16 +9,42 @@ public struct SendingQueueConfig: Sendable, Equatable {
     /// Spans the queue may hold, counting those still in a batch processor
     /// upstream and those being exported. When full, receivers refuse new data.
     public var queueSize: Int
+    /// Keep the queue in a write-ahead log under `directory` as well as in
+    /// memory, so that acknowledged spans survive a crash and a restart.
+    public var persistent: Bool
+    /// Where the persistent queue lives; each exporter gets a subdirectory
+    /// named after its id. Required with `persistent: true`.
+    public var directory: String
+    /// Disk space the persistent queue may use; at this size receivers refuse
+    /// new data (503 / UNAVAILABLE) until exports make room.
+    public var maxSize: Int
+    /// `fdatasync` each record before the client is acknowledged: survives a
+    /// power loss, not only a crash, at the cost of a disk flush per request.
+    public var fsync: Bool
 
-    public init(numConsumers: Int = 2, queueSize: Int = 200_000) {
+    public init(numConsumers: Int = 2, queueSize: Int = 200_000, persistent: Bool = false, directory: String = "", maxSize: Int = 1 << 30, fsync: Bool = false) {
         self.numConsumers = numConsumers
         self.queueSize = queueSize
+        self.persistent = persistent
+        self.directory = directory
+        self.maxSize = maxSize
+        self.fsync = fsync
     }
 
     public static func read(_ map: ConfigMap, defaults: SendingQueueConfig) -> SendingQueueConfig {
         var c = defaults
+        if !map.bool("enabled", default: true) {
+            map.report("enabled", "the sending queue cannot be disabled: it is what acknowledges spans to clients")
+        }
         c.numConsumers = map.int("num_consumers", default: defaults.numConsumers, range: 1...64)
         c.queueSize = map.int("queue_size", default: defaults.queueSize, range: 1...100_000_000)
+        c.persistent = map.bool("persistent", default: defaults.persistent)
+        c.directory = map.string("directory") ?? defaults.directory
+        c.maxSize = map.byteSize("max_size", default: defaults.maxSize)
+        c.fsync = map.bool("fsync", default: defaults.fsync)
+        if c.persistent && c.directory.isEmpty { map.report("directory", "is required with persistent: true") }
+        if !c.persistent && map.has("directory") { map.report("directory", "is only used with persistent: true") }
+        if c.maxSize < 1 << 20 { map.report("max_size", "must be at least 1MiB") }
         map.finish()
         return c
     }
@@ -31,6 +58,21 @@ public struct SendingQueueStats: Sendable, Equatable {
     public var droppedSpans = 0
     public var failedAttempts = 0
     public var refusedReservations = 0
+    /// Reservations refused because the persistent queue reached `max_size`.
+    public var refusedDiskFull = 0
+    /// Bytes the persistent queue uses on disk (0 in memory).
+    public var diskBytes = 0
+}
+
+/// The disk side of a persistent queue: its log and the codec of its records.
+public struct QueuePersistence {
+    public let log: WriteAheadLog
+    public let codec: any SpanBatchCodec
+
+    public init(log: WriteAheadLog, codec: any SpanBatchCodec) {
+        self.log = log
+        self.codec = codec
+    }
 }
 
 /// A bounded queue in front of an exporter, drained by its own consumer threads
@@ -42,11 +84,25 @@ public struct SendingQueueStats: Sendable, Equatable {
 /// place to go: nothing downstream of the acknowledgement can be refused. The
 /// reservation is released when the exporter has written the spans (or given up
 /// on them, which is logged and counted).
+///
+/// A persistent queue (`persistence`) also appends every batch to a
+/// write-ahead log in `consume`, before the receiver acknowledges it, and
+/// marks it exported in the log after the exporter took it; at start it
+/// replays what the log holds. Consumers then merge up to `coalesceSpans` spans
+/// of queued batches into one export, doing the batch processor's work behind
+/// the log (see `PipelineGraph`).
 public final class SendingQueue: SpanConsumer, @unchecked Sendable {
-    // @unchecked: every mutable field below is read and written only while
+    // @unchecked: every mutable field below, and the write-ahead log (a
+    // non-Sendable class used by nothing else), is read and written only while
     // `condition` is locked.
+    private struct Entry {
+        var batch: SpanBatch
+        /// Log records holding this batch (none for an in-memory queue).
+        var sequences: [UInt64]
+    }
+
     private let condition = NSCondition()
-    private var batches: [SpanBatch] = []
+    private var batches: [Entry] = []
     private var head = 0
     private var stats = SendingQueueStats()
     private var closing = false
@@ -57,14 +113,49 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
     public let config: SendingQueueConfig
     public let retry: RetryPolicy
     private let logger: Logger
+    private let persistence: QueuePersistence?
+    /// Spans a consumer merges from queued batches into one export; 0 exports
+    /// batches as they were queued.
+    public let coalesceSpans: Int
+    private let diskFullRefusals: Counter
+    private let diskBytesGauge: Gauge
 
-    public init(exporter: any SpanExporter, config: SendingQueueConfig, retry: RetryPolicy, logger: Logger) {
+    public init(
+        exporter: any SpanExporter, config: SendingQueueConfig, retry: RetryPolicy, logger: Logger,
+        persistence: QueuePersistence? = nil, coalesceSpans: Int = 0
+    ) {
         self.exporter = exporter
         self.config = config
         self.retry = retry
         var logger = logger
         logger[metadataKey: "exporter"] = "\(exporter.id)"
         self.logger = logger
+        self.persistence = persistence
+        self.coalesceSpans = coalesceSpans
+        diskFullRefusals = Counter(label: "tracegate_persistent_queue_refused_total", dimensions: [("exporter", exporter.id)])
+        diskBytesGauge = Gauge(label: "tracegate_persistent_queue_bytes", dimensions: [("exporter", exporter.id)])
+        if let persistence { replay(persistence) }
+    }
+
+    /// Queues what the log recovered at open. Those spans were acknowledged
+    /// before the restart, so they count against `queue_size` like new ones.
+    private func replay(_ persistence: QueuePersistence) {
+        var spans = 0
+        for record in persistence.log.takeRecovered() {
+            do {
+                let batch = try persistence.codec.decode(record.payload)
+                batches.append(Entry(batch: batch, sequences: [record.sequence]))
+                spans += batch.spanCount
+            } catch {
+                logger.error("persistent queue: a record passed its checksum but does not decode; skipped", metadata: ["error": "\(error)"])
+                persistence.log.acknowledge(record.sequence)
+            }
+        }
+        stats.queuedSpans += spans
+        stats.reservedSpans += spans
+        stats.diskBytes = persistence.log.diskBytes
+        diskBytesGauge.record(stats.diskBytes)
+        if spans > 0 { logger.info("persistent queue: replaying spans from before the restart", metadata: ["spans": "\(spans)"]) }
     }
 
     /// Reserves room for `count` spans; false when the queue is full or closing.
@@ -73,6 +164,12 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
         defer { condition.unlock() }
         guard !closing, stats.reservedSpans + count <= config.queueSize else {
             stats.refusedReservations += 1
+            return false
+        }
+        if let persistence, persistence.log.isFull {
+            stats.refusedReservations += 1
+            stats.refusedDiskFull += 1
+            diskFullRefusals.increment()
             return false
         }
         stats.reservedSpans += count
@@ -84,7 +181,14 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
     public var isFull: Bool {
         condition.lock()
         defer { condition.unlock() }
-        return closing || stats.reservedSpans >= config.queueSize
+        if closing || stats.reservedSpans >= config.queueSize { return true }
+        if let persistence, persistence.log.isFull {
+            // Receivers ask this to refuse a request at its head: count that refusal.
+            stats.refusedDiskFull += 1
+            diskFullRefusals.increment()
+            return true
+        }
+        return false
     }
 
     /// Gives back reserved room that will not be used (a processor dropped spans,
@@ -104,8 +208,21 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
     public func consume(_ batch: SpanBatch) {
         let count = batch.spanCount
         guard count > 0 else { return }
+        let record = persistence.map { $0.codec.encode(batch) }
         condition.lock()
-        batches.append(batch)
+        var sequences: [UInt64] = []
+        if let persistence, let record {
+            // Written (to the page cache, or flushed with fsync) before the
+            // receiver answers: the caller's acknowledgement follows this return.
+            do throws(WriteAheadLog.OpenError) {
+                sequences.append(try persistence.log.append(record))
+            } catch {
+                logger.error("persistent queue: cannot write; these spans are kept in memory only", metadata: ["error": "\(error)", "spans": "\(count)"])
+            }
+            stats.diskBytes = persistence.log.diskBytes
+            diskBytesGauge.record(stats.diskBytes)
+        }
+        batches.append(Entry(batch: batch, sequences: sequences))
         stats.queuedSpans += count
         condition.signal()
         condition.unlock()
@@ -140,7 +257,9 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
         }
         let lost = abandon()
         while !consumersFinished { try? await Task.sleep(for: .milliseconds(5)) }
-        if lost > 0 {
+        if lost > 0 && persistence != nil {
+            logger.warning("shutdown deadline passed; spans not exported stay in the persistent queue for the next start", metadata: ["spans": "\(lost)"])
+        } else if lost > 0 {
             logger.error("shutdown deadline passed with spans not exported", metadata: ["spans": "\(lost)"])
         }
         exporter.close()
@@ -169,10 +288,15 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
     }
 
     private func consumerLoop() {
-        while let batch = nextBatch() {
-            deliver(batch)
+        while let entry = nextBatch() {
+            let finished = deliver(entry.batch)
             condition.lock()
-            stats.reservedSpans -= batch.spanCount
+            stats.reservedSpans -= entry.batch.spanCount
+            if let persistence, finished {
+                for sequence in entry.sequences { persistence.log.acknowledge(sequence) }
+                stats.diskBytes = persistence.log.diskBytes
+                diskBytesGauge.record(stats.diskBytes)
+            }
             condition.unlock()
         }
         condition.lock()
@@ -181,23 +305,31 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
         condition.unlock()
     }
 
-    private func nextBatch() -> SpanBatch? {
+    private func nextBatch() -> Entry? {
         condition.lock()
         defer { condition.unlock() }
         while head == batches.count && !closing { condition.wait() }
         guard head < batches.count, !abandoned else { return nil }
-        let batch = batches[head]
-        batches[head] = SpanBatch()
+        var batch = batches[head]
+        batches[head] = Entry(batch: SpanBatch(), sequences: [])
         head += 1
+        while coalesceSpans > 0, head < batches.count, batch.batch.spanCount + batches[head].batch.spanCount <= coalesceSpans {
+            batch.batch.append(contentsOf: batches[head].batch)
+            batch.sequences += batches[head].sequences
+            batches[head] = Entry(batch: SpanBatch(), sequences: [])
+            head += 1
+        }
         if head > 1024 && head * 2 > batches.count {
             batches.removeFirst(head)
             head = 0
         }
-        stats.queuedSpans -= batch.spanCount
+        stats.queuedSpans -= batch.batch.spanCount
         return batch
     }
 
-    private func deliver(_ batch: SpanBatch) {
+    /// Exports a batch, retrying as the policy says. False when shutdown cut
+    /// the retries short: a persistent queue keeps those spans for the next start.
+    private func deliver(_ batch: SpanBatch) -> Bool {
         let count = batch.spanCount
         let started = ContinuousClock.now
         var rng = SystemRandomNumberGenerator()
@@ -208,7 +340,7 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
                 condition.lock()
                 stats.exportedSpans += count
                 condition.unlock()
-                return
+                return true
             } catch {
                 condition.lock()
                 stats.failedAttempts += 1
@@ -217,7 +349,7 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
                 let outOfTime = retry.maxElapsedTime > .zero && elapsed >= retry.maxElapsedTime
                 if !error.retryable || !retry.enabled || outOfTime {
                     drop(count, because: error.message, retryable: error.retryable)
-                    return
+                    return true
                 }
                 var wait = retry.delay(afterAttempt: attempt, using: &rng)
                 if let hint = error.retryAfter, hint > wait { wait = hint }
@@ -226,8 +358,12 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
                     "export failed, will retry",
                     metadata: ["error": "\(error.message)", "spans": "\(count)", "retry_in": "\(wait)", "attempt": "\(attempt)"])
                 if !sleep(for: wait) {
+                    if persistence != nil {
+                        logger.warning("shutdown deadline passed while retrying; the spans stay in the persistent queue for the next start", metadata: ["spans": "\(count)"])
+                        return false
+                    }
                     drop(count, because: "shutdown deadline passed while retrying: \(error.message)", retryable: true)
-                    return
+                    return false
                 }
             }
         }

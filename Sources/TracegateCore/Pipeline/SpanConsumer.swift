@@ -15,8 +15,10 @@ public protocol SpanConsumer: Sendable {
 /// What a pipeline says to a receiver that offers it spans.
 public enum Admission: Sendable, Equatable {
     case accepted
-    /// Refused for now; the client should retry after the hint.
-    case refused(retryAfter: Duration, reason: String)
+    /// Refused for now; the client should retry after the hint. `kind` tells
+    /// the receiver which status to answer (503/UNAVAILABLE for a full
+    /// pipeline, 429/RESOURCE_EXHAUSTED for the memory limit).
+    case refused(retryAfter: Duration, reason: String, kind: RefusalKind = .pipelineFull)
 }
 
 /// Hands a batch to several consumers (a pipeline's exporters).

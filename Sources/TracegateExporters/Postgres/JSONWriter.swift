@@ -61,7 +61,11 @@ struct JSONWriter {
         case .int(let i): integer(i)
         case .double(let d):
             if d.isFinite {
-                raw(d == d.rounded() && abs(d) < 1e15 ? "\(Int64(d))" : "\(d)")
+                if d == d.rounded() && abs(d) < 1e15 {
+                    integer(Int64(d))
+                } else {
+                    raw(d.description)
+                }
             } else {
                 string(d.isNaN ? "NaN" : (d > 0 ? "Infinity" : "-Infinity"))
             }
@@ -124,7 +128,27 @@ struct JSONWriter {
         s.withUTF8 { out.append(contentsOf: $0) }
     }
 
-    mutating func integer(_ i: Int64) { raw(String(i)) }
+    /// Decimal digits written in place: no String per number.
+    mutating func integer(_ i: Int64) {
+        if i < 0 { out.append(UInt8(ascii: "-")) }
+        var m = i.magnitude
+        var digits = 1
+        var rest = m
+        while rest >= 10 {
+            rest /= 10
+            digits += 1
+        }
+        let end = out.count + digits
+        out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: digits))
+        out.withUnsafeMutableBufferPointer { buffer in
+            var at = end - 1
+            repeat {
+                buffer[at] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: m % 10)
+                m /= 10
+                at -= 1
+            } while m > 0
+        }
+    }
 
     mutating func string(_ s: String) {
         out.append(UInt8(ascii: "\""))

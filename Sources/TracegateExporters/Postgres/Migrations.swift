@@ -186,6 +186,7 @@ public enum Migrations {
                 \(traceSpansHexView)
                 """),
         sqlSurface,
+        notifications,
     ]
 
     /// `trace_spans` with hex ids and enum names. Migrations 1 and 2 both

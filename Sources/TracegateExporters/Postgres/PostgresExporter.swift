@@ -39,7 +39,7 @@ public final class PostgresExporter: SpanExporter {
         do throws(PostgresError) {
             let connection = try checkOut()
             do throws(PostgresError) {
-                try write(batch, connection)
+                try timingCopy { () throws(PostgresError) in try write(batch, connection) }
                 checkIn(connection)
             } catch {
                 if connection.isHealthy { checkIn(connection) }

@@ -106,7 +106,7 @@ struct JSONScanner {
     private var tokenStart = 0
     /// Unescaped string bytes; kept to reuse its capacity.
     private var scratch: [UInt8] = []
-    private var strings = StringTable()
+    private let strings = StringTable()
 
     init(_ input: UnsafeRawBufferPointer) {
         self.input = input

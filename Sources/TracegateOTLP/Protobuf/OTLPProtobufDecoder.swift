@@ -36,32 +36,35 @@ public enum OTLPProtobufDecoder {
     }
 
     static func convert(_ request: UnsafePointer<CRequest>) -> DecodedRequest {
-        var strings = StringTable()
+        let strings = StringTable()
         let r = request.pointee
         var builder = DecodedRequestBuilder(resourceCapacity: r.n_resource_spans)
         for resourceIndex in 0..<r.n_resource_spans {
             guard let rsPointer = r.resource_spans[resourceIndex] else { continue }
             let rs = rsPointer.pointee
-            var out = ResourceSpans(resource: Resource(proto: rs.resource, strings: &strings), schemaURL: strings.string(rs.schema_url))
+            var out = ResourceSpans(resource: Resource(proto: rs.resource, strings: strings), schemaURL: strings.string(rs.schema_url))
             out.scopeSpans.reserveCapacity(rs.n_scope_spans)
             for scopeIndex in 0..<rs.n_scope_spans {
                 guard let ssPointer = rs.scope_spans[scopeIndex] else { continue }
                 let ss = ssPointer.pointee
-                var spans: [Span] = []
-                spans.reserveCapacity(ss.n_spans)
-                for spanIndex in 0..<ss.n_spans {
-                    guard let spanPointer = ss.spans[spanIndex] else { continue }
-                    do throws(SpanRejection) {
-                        spans.append(try Span(proto: spanPointer, strings: &strings))
-                    } catch {
-                        builder.reject(resource: resourceIndex, scope: scopeIndex, span: spanIndex, error)
+                // Each span is made in its place in the array: no copy of the
+                // (large) struct, no capacity check per span.
+                let spans = [Span](unsafeUninitializedCapacity: ss.n_spans) { buffer, initialized in
+                    for spanIndex in 0..<ss.n_spans {
+                        guard let spanPointer = ss.spans[spanIndex] else { continue }
+                        do throws(SpanRejection) {
+                            (buffer.baseAddress! + initialized).initialize(to: try Span(proto: spanPointer, strings: strings))
+                            initialized += 1
+                        } catch {
+                            builder.reject(resource: resourceIndex, scope: scopeIndex, span: spanIndex, error)
+                        }
                     }
                 }
                 // A scope without valid spans is left out (by the builder too);
                 // skipping it here saves mapping its scope.
                 if !spans.isEmpty {
                     out.scopeSpans.append(
-                        ScopeSpans(scope: InstrumentationScope(proto: ss.scope, strings: &strings), schemaURL: strings.string(ss.schema_url), spans: spans))
+                        ScopeSpans(scope: InstrumentationScope(proto: ss.scope, strings: strings), schemaURL: strings.string(ss.schema_url), spans: spans))
                 }
             }
             builder.append(out)

@@ -8,36 +8,101 @@ import Glibc
 /// value: attribute keys, service and span names and many attribute values
 /// repeat across the spans of a request, and a hit costs a hash and a compare
 /// instead of UTF-8 validation and, above 15 bytes, an allocation.
-struct StringTable {
+///
+/// Two tables, because the two kinds cost differently. Short strings (under
+/// 16 bytes, which Swift keeps inline) are keyed by their bytes as two words:
+/// a hit is two integer compares and skips strlen, validation and building.
+/// Longer ones (up to `maxLength` bytes) are keyed by a hash and checked
+/// against a copy of their bytes kept here, so a hit costs no reference
+/// counting beyond the returned string's own.
+///
+/// One table serves one request on one thread; it is not shared.
+final class StringTable {
+    private static let shortSlotCount = 512
     private static let slotCount = 256
     /// Strings longer than this are not worth remembering.
     private static let maxLength = 128
-    private var hashes = [UInt64](repeating: 0, count: slotCount)
-    private var strings = [String](repeating: "", count: slotCount)
 
-    mutating func string(_ pointer: UnsafeMutablePointer<CChar>?) -> String {
-        guard let pointer else { return "" }
-        return string(UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)))
+    /// Two words per slot: the bytes, zero-padded. All zeros marks an empty
+    /// slot (the empty string is never stored). Every property is a `let`:
+    /// a class's `var` costs a runtime exclusivity check per access.
+    private let shortWords: UnsafeMutablePointer<UInt64>
+    private let shortStrings: UnsafeMutablePointer<String>
+    /// Hash 0 marks an empty slot (tg_bytes_hash is never 0).
+    private let hashes: UnsafeMutablePointer<UInt64>
+    private let lengths: UnsafeMutablePointer<Int>
+    private let bytes: UnsafeMutableRawPointer
+    private let strings: UnsafeMutablePointer<String>
+
+    init() {
+        shortWords = .allocate(capacity: 2 * Self.shortSlotCount)
+        shortWords.initialize(repeating: 0, count: 2 * Self.shortSlotCount)
+        shortStrings = .allocate(capacity: Self.shortSlotCount)
+        shortStrings.initialize(repeating: "", count: Self.shortSlotCount)
+        hashes = .allocate(capacity: Self.slotCount)
+        hashes.initialize(repeating: 0, count: Self.slotCount)
+        lengths = .allocate(capacity: Self.slotCount)
+        lengths.initialize(repeating: 0, count: Self.slotCount)
+        bytes = .allocate(byteCount: Self.slotCount * Self.maxLength, alignment: 16)
+        strings = .allocate(capacity: Self.slotCount)
+        strings.initialize(repeating: "", count: Self.slotCount)
     }
 
-    /// The string of UTF-8 `bytes` (invalid sequences become U+FFFD).
-    mutating func string(_ bytes: UnsafeRawBufferPointer) -> String {
-        let length = bytes.count
-        // Up to 15 bytes a String lives inline, without allocation: making it
-        // is cheaper than looking it up.
-        if length <= 15 || length > Self.maxLength { return String(decoding: bytes, as: UTF8.self) }
-        let hash = tg_bytes_hash(bytes.baseAddress!.assumingMemoryBound(to: CChar.self), length)
-        let slot = Int(truncatingIfNeeded: hash) & (Self.slotCount - 1)
-        if hashes[slot] == hash && Self.equal(strings[slot], bytes) { return strings[slot] }
-        let s = String(decoding: bytes, as: UTF8.self)
-        hashes[slot] = hash
+    deinit {
+        hashes.deallocate()
+        lengths.deallocate()
+        bytes.deallocate()
+        strings.deinitialize(count: Self.slotCount)
+        strings.deallocate()
+        shortStrings.deinitialize(count: Self.shortSlotCount)
+        shortStrings.deallocate()
+        shortWords.deallocate()
+    }
+
+    /// The string at a NUL-terminated C string from protobuf-c.
+    func string(_ pointer: UnsafeMutablePointer<CChar>?) -> String {
+        guard let pointer else { return "" }
+        var low: UInt64 = 0
+        var high: UInt64 = 0
+        let length = tg_cstr_scan(pointer, &low, &high)
+        if length == 0 { return "" }
+        // low is 0 only where the scan does not fill the words (big-endian).
+        if length < 16 && low != 0 { return short(low, high, pointer, length) }
+        return string(UnsafeRawBufferPointer(start: pointer, count: length))
+    }
+
+    private func short(_ low: UInt64, _ high: UInt64, _ pointer: UnsafeMutablePointer<CChar>, _ length: Int) -> String {
+        let words = shortWords, strings = shortStrings
+        var h = (low ^ (high &* 0x9E37_79B9_7F4A_7C15)) &* 0xff51_afd7_ed55_8ccd
+        h ^= h >> 29
+        let slot = Int(truncatingIfNeeded: h) & (Self.shortSlotCount - 1)
+        if words[2 &* slot] == low && words[2 &* slot &+ 1] == high { return strings[slot] }
+        let s = String(decoding: UnsafeRawBufferPointer(start: pointer, count: length), as: UTF8.self)
+        words[2 &* slot] = low
+        words[2 &* slot &+ 1] = high
         strings[slot] = s
         return s
     }
 
-    private static func equal(_ s: String, _ bytes: UnsafeRawBufferPointer) -> Bool {
-        guard s.utf8.count == bytes.count else { return false }
-        var s = s  // withUTF8 reads small strings from a stack copy; no allocation
-        return s.withUTF8 { memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }
+    /// The string of UTF-8 `bytes` (invalid sequences become U+FFFD).
+    func string(_ bytes: UnsafeRawBufferPointer) -> String {
+        let length = bytes.count
+        // Up to 15 bytes a String lives inline, without allocation: making it
+        // is cheaper than hashing it.
+        if length <= 15 || length > Self.maxLength { return String(decoding: bytes, as: UTF8.self) }
+        let hash = tg_bytes_hash(bytes.baseAddress!.assumingMemoryBound(to: CChar.self), length)
+        let slot = Int(truncatingIfNeeded: hash) & (Self.slotCount - 1)
+        let kept = self.bytes + slot * Self.maxLength
+        // The hash mixes in the length, and equal hashes are checked byte by
+        // byte against the copy: a hit is always the same bytes.
+        if hashes[slot] == hash && lengths[slot] == length && memcmp(kept, bytes.baseAddress!, length) == 0 {
+            return strings[slot]
+        }
+        let s = String(decoding: bytes, as: UTF8.self)
+        hashes[slot] = hash
+        lengths[slot] = length
+        kept.copyMemory(from: bytes.baseAddress!, byteCount: length)
+        strings[slot] = s
+        return s
     }
 }

@@ -12,6 +12,8 @@ public struct OTLPGRPCConfig: Sendable, Equatable {
     public var maxConcurrentStreams: Int = 100
     /// Bearer tokens required of every call (`receivers.otlp.auth`); nil: none.
     public var auth: BearerAuth? = nil
+    /// `tls`: serve gRPC over TLS (ALPN `h2`) with these files instead of h2c; nil: h2c.
+    public var tls: ReceiverTLSConfig? = nil
 
     public init() {}
 
@@ -30,6 +32,7 @@ public struct OTLPGRPCConfig: Sendable, Equatable {
         }
         c.maxRecvMsgSizeMiB = map.int("max_recv_msg_size_mib", default: c.maxRecvMsgSizeMiB, range: 1...2047)
         c.maxConcurrentStreams = map.int("max_concurrent_streams", default: c.maxConcurrentStreams, range: 1...1_000_000)
+        if map.has("tls") { c.tls = ReceiverTLSConfig.read(map.map("tls")) }
         map.finish()
         return c
     }

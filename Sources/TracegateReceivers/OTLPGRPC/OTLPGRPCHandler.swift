@@ -33,13 +33,18 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
     private let ingress: PipelineIngress
     private let logger: Logger
     private let auth: BearerAuth?
+    private let metrics: ReceiverMetrics
     private var state = State.awaitingHeaders
 
-    init(maxMessageSize: Int, ingress: PipelineIngress, logger: Logger, auth: BearerAuth? = nil) {
+    init(
+        maxMessageSize: Int, ingress: PipelineIngress, logger: Logger, auth: BearerAuth? = nil,
+        metrics: ReceiverMetrics = ReceiverMetrics(receiver: "otlp", transport: "grpc")
+    ) {
         self.maxMessageSize = maxMessageSize
         self.ingress = ingress
         self.logger = logger
         self.auth = auth
+        self.metrics = metrics
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -65,6 +70,11 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
             case .failure(let failure):
                 fail(context, failure, requestEnded: headers.endStream)
             case .success(let gzip):
+                if case .refused(let retryAfter, let reason, .memoryLimit)? = ingress.refusalBeforeDecoding() {
+                    // Over the memory limit: the message is not read at all.
+                    refuse(context, retryAfter: retryAfter, reason: reason, kind: .memoryLimit, spans: 0, requestEnded: headers.endStream)
+                    return
+                }
                 state = .reading(GRPCUnaryMessageReader(limit: maxMessageSize, compressionAllowed: gzip, allocator: context.channel.allocator))
                 if headers.endStream { finish(context) }
             }
@@ -121,6 +131,17 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
         }
     }
 
+    /// The metric reason of an error answer other than a pipeline refusal.
+    static func refusalReason(_ code: RPCStatus.Code) -> ReceiverMetrics.Reason {
+        switch code {
+        case .unauthenticated: .auth
+        case .resourceExhausted: .tooLarge
+        case .invalidArgument: .decode
+        case .unavailable: .pipelineFull
+        default: .unsupported
+        }
+    }
+
     static func mediaType(_ header: String) -> String {
         let type = header.split(separator: ";", maxSplits: 1).first ?? ""
         return String(type.filter { $0 != " " && $0 != "\t" }).lowercased()
@@ -148,15 +169,27 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
         }
         switch ingress.offer(decoded.batch) {
         case .accepted:
+            metrics.accepted(encoding: "protobuf", spans: decoded.batch.spanCount, rejected: decoded.rejectedSpans)
             let payload = ExportResponseEncoder.encode(rejectedSpans: decoded.rejectedSpans, errorMessage: decoded.errorMessage)
             var body = context.channel.allocator.buffer(capacity: GRPCFraming.prefixSize + payload.count)
             GRPCFraming.write(payload, to: &body)
             context.write(wrapOutboundOut(.headers(.init(headers: Self.responseHeaders(status: 200)))), promise: nil)
             context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(body)))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: ["grpc-status": "0"], endStream: true))), promise: nil)
-        case .refused(let retryAfter, let reason):
-            fail(context, GRPCFailure(code: .unavailable, message: reason, retryDelay: retryAfter), requestEnded: true)
+        case .refused(let retryAfter, let reason, let kind):
+            refuse(context, retryAfter: retryAfter, reason: reason, kind: kind, spans: decoded.batch.spanCount, requestEnded: true)
         }
+    }
+
+    /// A pipeline refusal: UNAVAILABLE when its queues are full,
+    /// RESOURCE_EXHAUSTED over the memory limit; both carry a RetryInfo, which
+    /// is what makes OTLP clients retry RESOURCE_EXHAUSTED.
+    private func refuse(
+        _ context: ChannelHandlerContext, retryAfter: Duration, reason: String, kind: RefusalKind, spans: Int, requestEnded: Bool
+    ) {
+        let code: RPCStatus.Code = kind == .memoryLimit ? .resourceExhausted : .unavailable
+        metrics.refused(encoding: "protobuf", reason: ReceiverMetrics.Reason(kind), spans: spans)
+        fail(context, GRPCFailure(code: code, message: reason, retryDelay: retryAfter), requestEnded: requestEnded, counted: true)
     }
 
     /// Inflates (when compressed) and decodes a request message.
@@ -191,10 +224,11 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
 
     /// Answers with a Trailers-Only response. When the client is still
     /// sending, RST_STREAM(NO_ERROR) then tells it to stop (RFC 9113 §8.1).
-    private func fail(_ context: ChannelHandlerContext, _ failure: GRPCFailure, requestEnded: Bool) {
+    private func fail(_ context: ChannelHandlerContext, _ failure: GRPCFailure, requestEnded: Bool, counted: Bool = false) {
         state = .done
-        if failure.code != .unavailable {
+        if !counted {
             logger.debug("refusing gRPC call", metadata: ["grpc-status": "\(failure.code.rawValue)", "reason": "\(failure.message)"])
+            metrics.refused(encoding: "protobuf", reason: Self.refusalReason(failure.code))
         }
         var headers = Self.responseHeaders(status: failure.httpStatus)
         for (name, value) in failure.trailers { headers.add(name: name, value: value) }

@@ -24,6 +24,7 @@ import Logging
 import NIOCore
 import NIOHTTP2
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import Synchronization
 import TracegateCore
@@ -42,6 +43,9 @@ public final class OTLPGRPCReceiver: Service {
     /// they have in flight.
     static let shutdownGrace = TimeAmount.seconds(5)
 
+    /// How long a TLS client has to complete its handshake.
+    static let handshakeTimeout = Duration.seconds(10)
+
     /// Binds the socket right away, so that a port in use is a start-up error and
     /// the listening address is known before `run()`.
     public init(id: String, config: OTLPGRPCConfig, ingress: PipelineIngress, logger: Logger,
@@ -57,6 +61,10 @@ public final class OTLPGRPCReceiver: Service {
             maxIdleTime: nil, maxAge: nil, maxGraceTime: Self.shutdownGrace, keepalive: nil)
         let maxMessageSize = config.maxRecvMsgSize
         let auth = config.auth
+        let metrics = ReceiverMetrics(receiver: id, transport: "grpc")
+        // Built before binding: a broken certificate is a start-up error.
+        let tlsContext = try config.tls?.makeServerContext(applicationProtocols: ["h2"])
+        let tlsFailures = TLSHandshakeGuard.failureCounter(receiver: id, protocol: "grpc")
 
         self.boundChannel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -70,13 +78,19 @@ public final class OTLPGRPCReceiver: Service {
                     let manager = NIOHTTP2ServerConnectionManagementHandler(
                         eventLoop: channel.eventLoop, configuration: managerConfiguration)
                     let sync = channel.pipeline.syncOperations
+                    if let tlsContext {
+                        try sync.addHandler(NIOSSLServerHandler(context: tlsContext))
+                        try sync.addHandler(
+                            TLSHandshakeGuard(timeout: Self.handshakeTimeout, failures: tlsFailures, logger: logger))
+                    }
                     _ = try sync.configureHTTP2Pipeline(
                         mode: .server, connectionConfiguration: connectionConfiguration,
                         streamConfiguration: streamConfiguration, streamDelegate: manager.http2StreamDelegate
                     ) { stream in
                         stream.eventLoop.makeCompletedFuture {
                             try stream.pipeline.syncOperations.addHandler(
-                                OTLPGRPCStreamHandler(maxMessageSize: maxMessageSize, ingress: ingress, logger: logger, auth: auth))
+                                OTLPGRPCStreamHandler(
+                                    maxMessageSize: maxMessageSize, ingress: ingress, logger: logger, auth: auth, metrics: metrics))
                         }
                     }
                     try sync.addHandler(manager)
@@ -110,7 +124,7 @@ public final class OTLPGRPCReceiver: Service {
     public var localAddress: SocketAddress? { boundChannel.localAddress }
 
     public func run() async throws {
-        logger.info("OTLP/gRPC receiver listening", metadata: ["receiver": "\(id)", "address": "\(localAddress.map { "\($0)" } ?? config.endpoint)"])
+        logger.info("OTLP/gRPC receiver listening", metadata: ["receiver": "\(id)", "address": "\(localAddress.map { "\($0)" } ?? config.endpoint)", "tls": "\(config.tls != nil)"])
         try? await gracefulShutdown()
         // Stop accepting, then close every connection gracefully: GOAWAY so
         // clients open no more streams here (and retry elsewhere those the

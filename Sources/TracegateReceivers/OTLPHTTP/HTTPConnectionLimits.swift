@@ -17,12 +17,14 @@ final class HTTPReadDeadline: ChannelInboundHandler, RemovableChannelHandler {
 
     private let timeout: TimeAmount
     private let logger: Logger
+    private let metrics: ReceiverMetrics?
     private var timer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
 
-    init(timeout: Duration, logger: Logger) {
+    init(timeout: Duration, logger: Logger, metrics: ReceiverMetrics? = nil) {
         self.timeout = .nanoseconds(timeout.nanoseconds)
         self.logger = logger
+        self.metrics = metrics
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -62,6 +64,7 @@ final class HTTPReadDeadline: ChannelInboundHandler, RemovableChannelHandler {
             let (handler, context) = bound.value
             handler.timer = nil
             handler.logger.debug("closing connection: request not read within read_timeout")
+            handler.metrics?.refused(encoding: "unknown", reason: .timeout)
             context.close(promise: nil)
         }
     }

@@ -18,6 +18,8 @@ public struct OTLPHTTPConfig: Sendable, Equatable {
     public var maxConnections: Int = 0
     /// Bearer tokens required of every request (`receivers.otlp.auth`); nil: none.
     public var auth: BearerAuth? = nil
+    /// `tls`: serve HTTPS with these files instead of plain HTTP; nil: plain.
+    public var tls: ReceiverTLSConfig? = nil
 
     public init() {}
 
@@ -50,6 +52,7 @@ public struct OTLPHTTPConfig: Sendable, Equatable {
         c.readTimeout = map.duration("read_timeout", default: c.readTimeout)
         if c.readTimeout <= .zero { map.report("read_timeout", "must be greater than zero") }
         c.maxConnections = map.int("max_connections", default: c.maxConnections, range: 0...1_000_000)
+        if map.has("tls") { c.tls = ReceiverTLSConfig.read(map.map("tls")) }
         map.finish()
         return c
     }

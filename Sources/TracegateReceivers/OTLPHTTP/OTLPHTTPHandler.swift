@@ -17,6 +17,14 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case protobuf
         case json
 
+        /// The `encoding` metric label.
+        var label: String {
+            switch self {
+            case .protobuf: "protobuf"
+            case .json: "json"
+            }
+        }
+
         var contentType: String {
             switch self {
             case .protobuf: "application/x-protobuf"
@@ -46,17 +54,19 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let ingress: PipelineIngress
     private let logger: Logger
     private let deadline: HTTPReadDeadline?
+    private let metrics: ReceiverMetrics
     private var state = State.idle
     private var body: ByteBuffer
 
     init(
         config: OTLPHTTPConfig, ingress: PipelineIngress, logger: Logger, allocator: ByteBufferAllocator,
-        deadline: HTTPReadDeadline? = nil
+        deadline: HTTPReadDeadline? = nil, metrics: ReceiverMetrics = ReceiverMetrics(receiver: "otlp", transport: "http")
     ) {
         self.config = config
         self.ingress = ingress
         self.logger = logger
         self.deadline = deadline
+        self.metrics = metrics
         self.body = allocator.buffer(capacity: 0)
     }
 
@@ -146,13 +156,11 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             return .discarding
         }
         let declaredEmpty = head.headers.first(name: "content-length") == "0"
-        if !declaredEmpty, case .refused(let retryAfter, let reason)? = ingress.refusalBeforeDecoding() {
+        if !declaredEmpty, let refusal = ingress.refusalBeforeDecoding() {
             // Full already: refuse before reading and decoding the body, so an
             // overloaded gateway spends nothing on data it cannot take. (An
             // empty request carries no spans and needs no room.)
-            respond(
-                context, head: head, .serviceUnavailable, status: .init(code: .unavailable, message: reason), encoding: encoding,
-                extraHeaders: [("Retry-After", "\(max(1, retryAfter.wholeSecondsRoundedUp))")])
+            refuse(context, head: head, refusal, spans: 0, encoding: encoding)
             return .discarding
         }
         if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
@@ -165,6 +173,16 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     static func mediaType(_ header: String) -> String {
         let type = header.split(separator: ";", maxSplits: 1).first ?? ""
         return type.trimmingCharacters(in: " \t").lowercased()
+    }
+
+    /// The metric reason of an error answer other than a pipeline refusal.
+    static func refusalReason(_ code: HTTPResponseStatus) -> ReceiverMetrics.Reason {
+        switch code {
+        case .unauthorized: .auth
+        case .payloadTooLarge: .tooLarge
+        case .badRequest: .decode
+        default: .unsupported
+        }
     }
 
     private func handle(context: ChannelHandlerContext, head: HTTPRequestHead, gzip: Bool, encoding: Encoding) {
@@ -197,25 +215,41 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         switch ingress.offer(decoded.batch) {
         case .accepted:
+            metrics.accepted(encoding: encoding.label, spans: decoded.batch.spanCount, rejected: decoded.rejectedSpans)
             let payload =
                 switch encoding {
                 case .protobuf: ExportResponseEncoder.encode(rejectedSpans: decoded.rejectedSpans, errorMessage: decoded.errorMessage)
                 case .json: OTLPJSONEncoder.encodeResponse(rejectedSpans: decoded.rejectedSpans, errorMessage: decoded.errorMessage)
                 }
             respond(context, head: head, .ok, body: payload, encoding: encoding)
-        case .refused(let retryAfter, let reason):
-            respond(
-                context, head: head, .serviceUnavailable, status: .init(code: .unavailable, message: reason), encoding: encoding,
-                extraHeaders: [("Retry-After", "\(max(1, retryAfter.wholeSecondsRoundedUp))")])
+        case .refused(let retryAfter, let reason, let kind):
+            refuse(context, head: head, .refused(retryAfter: retryAfter, reason: reason, kind: kind), spans: decoded.batch.spanCount, encoding: encoding)
         }
+    }
+
+    /// Answers a pipeline refusal: 503 + UNAVAILABLE when its queues are full,
+    /// 429 + RESOURCE_EXHAUSTED over the memory limit; both with `Retry-After`,
+    /// so OTLP clients back off and retry.
+    private func refuse(_ context: ChannelHandlerContext, head: HTTPRequestHead, _ refusal: Admission, spans: Int, encoding: Encoding) {
+        guard case .refused(let retryAfter, let reason, let kind) = refusal else { return }
+        metrics.refused(encoding: encoding.label, reason: ReceiverMetrics.Reason(kind), spans: spans)
+        let (code, rpc): (HTTPResponseStatus, RPCStatus.Code) =
+            switch kind {
+            case .pipelineFull: (.serviceUnavailable, .unavailable)
+            case .memoryLimit: (.tooManyRequests, .resourceExhausted)
+            }
+        respond(
+            context, head: head, code, status: .init(code: rpc, message: reason), encoding: encoding,
+            extraHeaders: [("Retry-After", "\(max(1, retryAfter.wholeSecondsRoundedUp))")])
     }
 
     private func respond(
         _ context: ChannelHandlerContext, head: HTTPRequestHead, _ code: HTTPResponseStatus, status: RPCStatus,
         encoding: Encoding, extraHeaders: [(String, String)] = [], close: Bool = false
     ) {
-        if code != .serviceUnavailable {
+        if code != .serviceUnavailable && code != .tooManyRequests {
             logger.debug("refusing request", metadata: ["status": "\(code.code)", "reason": "\(status.message)"])
+            metrics.refused(encoding: encoding.label, reason: Self.refusalReason(code))
         }
         let payload =
             switch encoding {

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import TracegateCore
 
@@ -27,6 +28,10 @@ public final class OTLPHTTPReceiver: Service {
         let handlerConfig = config
         let handlerLogger = logger
         let connections = ConnectionCounter(limit: config.maxConnections)
+        let metrics = ReceiverMetrics(receiver: id, transport: "http")
+        // Built before binding: a broken certificate is a start-up error.
+        let tlsContext = try config.tls?.makeServerContext(applicationProtocols: ["http/1.1"])
+        let tlsFailures = TLSHandshakeGuard.failureCounter(receiver: id, protocol: "http")
         self.boundChannel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -37,17 +42,24 @@ public final class OTLPHTTPReceiver: Service {
                     // Over max_connections: closed at once, before a byte is read.
                     guard connections.tryAcquire() else {
                         handlerLogger.debug("refusing connection: max_connections reached", metadata: ["max_connections": "\(connections.limit)"])
+                        metrics.refused(encoding: "unknown", reason: .connectionLimit)
                         throw ChannelError.ioOnClosedChannel
                     }
                     channel.closeFuture.whenComplete { _ in connections.release() }
-                    let deadline = HTTPReadDeadline(timeout: handlerConfig.readTimeout, logger: handlerLogger)
+                    let deadline = HTTPReadDeadline(timeout: handlerConfig.readTimeout, logger: handlerLogger, metrics: metrics)
                     let sync = channel.pipeline.syncOperations
+                    // Before TLS, so that read_timeout bounds the handshake too.
                     try sync.addHandler(deadline)
+                    if let tlsContext {
+                        try sync.addHandler(NIOSSLServerHandler(context: tlsContext))
+                        try sync.addHandler(
+                            TLSHandshakeGuard(timeout: handlerConfig.readTimeout, failures: tlsFailures, logger: handlerLogger))
+                    }
                     try sync.configureHTTPServerPipeline(withErrorHandling: true)
                     try sync.addHandler(
                         OTLPHTTPHandler(
                             config: handlerConfig, ingress: ingress, logger: handlerLogger, allocator: channel.allocator,
-                            deadline: deadline))
+                            deadline: deadline, metrics: metrics))
                 }
             }
             .bind(host: config.host, port: config.port)
@@ -58,7 +70,7 @@ public final class OTLPHTTPReceiver: Service {
     public var localAddress: SocketAddress? { boundChannel.localAddress }
 
     public func run() async throws {
-        logger.info("OTLP/HTTP receiver listening", metadata: ["receiver": "\(id)", "address": "\(localAddress.map { "\($0)" } ?? config.endpoint)"])
+        logger.info("OTLP/HTTP receiver listening", metadata: ["receiver": "\(id)", "address": "\(localAddress.map { "\($0)" } ?? config.endpoint)", "tls": "\(config.tls != nil)"])
         try? await gracefulShutdown()
         // Stop accepting; requests already read are answered by their handlers.
         try? await boundChannel.close()

@@ -1,0 +1,41 @@
+import Logging
+import ServiceLifecycle
+import TracegateCore
+
+/// `conclusion/<name>`: sees every span of its pipelines, detects traces that
+/// concluded (no span for `inactivity`; incomplete ones wait up to
+/// `max_wait`), and POSTs a notification for each to `endpoint`, retried with
+/// backoff and dead-lettered after `retry.max_attempts`. See
+/// `PostgresConclusionStore` and `MemoryConclusionStore` for the two stores.
+public final class ConclusionExporter: SpanExporter {
+    public let id: String
+    public let config: ConclusionExporterConfig
+    private let store: any ConclusionStore
+
+    public init(id: String, config: ConclusionExporterConfig, logger: Logger) {
+        self.id = id
+        self.config = config
+        var logger = logger
+        logger[metadataKey: "exporter"] = "\(id)"
+        let metrics = ConclusionMetrics(exporter: id, latePolicy: config.lateSpans.rawValue)
+        switch config.store {
+        case .postgres: store = PostgresConclusionStore(id: id, config: config, logger: logger, metrics: metrics)
+        case .memory: store = MemoryConclusionStore(id: id, config: config, logger: logger, metrics: metrics)
+        }
+    }
+
+    /// Only records the batch's traces; never fails, never blocks for long.
+    public func export(_ batch: SpanBatch) throws(ExportFailure) {
+        store.observe(batch)
+    }
+
+    public func close() {}
+
+    /// Starts the store's timer and delivery threads.
+    public func start() { store.start() }
+
+    /// Stops the threads, waiting for a POST in flight to end.
+    public func stop() async {
+        while !store.requestStop() { try? await Task.sleep(for: .milliseconds(10)) }
+    }
+}

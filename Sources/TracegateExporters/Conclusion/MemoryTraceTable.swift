@@ -1,0 +1,161 @@
+import TracegateCore
+
+/// The memory store's state: a summary per open trace with its conclusion
+/// deadline, and the summaries of recently concluded traces (for late
+/// spans). A pure value: callers pass `now` and keep it behind their lock.
+///
+/// Bounded: at most `maxTraces` open traces; a new trace beyond that first
+/// concludes the open trace whose deadline is nearest, early (`evicted`).
+/// At most `maxTraces` concluded summaries are remembered for late spans;
+/// a span of a trace forgotten since starts a new trace.
+struct MemoryTraceTable {
+    /// What is known about one trace.
+    struct Summary {
+        var lastActivity: ContinuousClock.Instant
+        /// Wall clock of the last span, for the latency metric.
+        var lastActivityUnixNano: UInt64
+        var start: UInt64 = .max
+        var end: UInt64 = 0
+        var rootSpanID: SpanID?
+        var rootName: String?
+        var rootService: String?
+        var services: Set<String> = []
+        var spanCount = 0
+        var errorCount = 0
+        var spanIDs: Set<SpanID> = []
+        var parents: Set<SpanID> = []
+        var updated = false
+
+        var missingParents: [SpanID] { parents.subtracting(spanIDs).sorted { $0.value < $1.value } }
+        var complete: Bool { rootSpanID != nil && parents.isSubset(of: spanIDs) }
+
+        mutating func add(_ span: Span, service: String) {
+            start = min(start, span.startTimeUnixNano)
+            end = max(end, span.endTimeUnixNano)
+            if span.parentSpanID == nil && rootSpanID == nil {
+                rootSpanID = span.spanID
+                rootName = span.name
+                rootService = service
+            }
+            services.insert(service)
+            spanCount += 1
+            if span.status.code == .error { errorCount += 1 }
+            spanIDs.insert(span.spanID)
+            if let parent = span.parentSpanID { parents.insert(parent) }
+        }
+
+        func conclusion(traceID: TraceID) -> TraceConclusion {
+            let s = start == .max ? 0 : start
+            let e = max(end, s)
+            return TraceConclusion(
+                traceID: traceID.hex, rootName: rootName, rootService: rootService, services: services.sorted(),
+                spanCount: spanCount, errorCount: errorCount, start: TraceConclusion.timestamp(unixNano: s),
+                end: TraceConclusion.timestamp(unixNano: e), durationMs: Double(e - s) / 1e6,
+                status: errorCount > 0 ? "error" : "ok", complete: complete, missingParents: missingParents.map(\.hex),
+                updated: updated)
+        }
+    }
+
+    /// A trace that just concluded.
+    struct Concluded {
+        var conclusion: TraceConclusion
+        var lastActivityUnixNano: UInt64
+    }
+
+    let inactivity: Duration
+    let maxWait: Duration
+    let maxTraces: Int
+    let renotify: Bool
+    private(set) var open: [TraceID: Summary] = [:]
+    private var timers: InactivityTimers<TraceID>
+    private var closed: [TraceID: Summary] = [:]
+    private var closedOrder: [TraceID] = []
+    private var closedHead = 0
+    /// Traces concluded early because `maxTraces` were open.
+    private(set) var evicted = 0
+    /// Traces that received spans after they concluded.
+    private(set) var lateTraces = 0
+
+    init(inactivity: Duration, maxWait: Duration, maxTraces: Int, renotify: Bool, origin: ContinuousClock.Instant) {
+        self.inactivity = inactivity
+        self.maxWait = maxWait
+        self.maxTraces = maxTraces
+        self.renotify = renotify
+        self.timers = InactivityTimers(granularity: .milliseconds(20), origin: origin)
+    }
+
+    var openCount: Int { open.count }
+    func nextWake() -> ContinuousClock.Instant? { timers.nextWake() }
+
+    /// Adds a batch's spans; returns traces concluded early to make room.
+    mutating func observe(_ batch: SpanBatch, now: ContinuousClock.Instant, wallUnixNano: UInt64) -> [Concluded] {
+        var early: [Concluded] = []
+        var touched: Set<TraceID> = []
+        var lateSeen: Set<TraceID> = []
+        for rs in batch.resourceSpans {
+            let service = rs.resource.serviceName
+            for ss in rs.scopeSpans {
+                for span in ss.spans {
+                    let id = span.traceID
+                    if open[id] == nil {
+                        if var old = closed.removeValue(forKey: id) {
+                            if lateSeen.insert(id).inserted { lateTraces += 1 }
+                            guard renotify else {
+                                closed[id] = old
+                                continue
+                            }
+                            old.updated = true
+                            open[id] = old
+                        } else {
+                            // Every open trace has a deadline, all within the longer
+                            // window: popping as of then takes the nearest one.
+                            if open.count >= maxTraces,
+                                let victim = timers.popExpired(now: now + max(inactivity, maxWait) + .seconds(1), limit: 1).first
+                            {
+                                evicted += 1
+                                early.append(conclude(victim))
+                            }
+                            open[id] = Summary(lastActivity: now, lastActivityUnixNano: wallUnixNano)
+                            timers.schedule(id, at: now + maxWait)
+                        }
+                    }
+                    open[id]!.add(span, service: service)
+                    touched.insert(id)
+                }
+            }
+        }
+        // A trace of this very batch may have been evicted to make room.
+        for id in touched where open[id] != nil {
+            open[id]!.lastActivity = now
+            open[id]!.lastActivityUnixNano = wallUnixNano
+            timers.schedule(id, at: now + (open[id]!.complete ? inactivity : maxWait))
+        }
+        return early
+    }
+
+    /// The traces whose deadline has passed, concluded.
+    mutating func popDue(now: ContinuousClock.Instant, limit: Int = 10_000) -> [Concluded] {
+        timers.popExpired(now: now, limit: limit).map { conclude($0) }
+    }
+
+    private mutating func conclude(_ id: TraceID) -> Concluded {
+        var summary = open.removeValue(forKey: id)!
+        let result = Concluded(conclusion: summary.conclusion(traceID: id), lastActivityUnixNano: summary.lastActivityUnixNano)
+        summary.updated = false
+        remember(id, summary)
+        return result
+    }
+
+    private mutating func remember(_ id: TraceID, _ summary: Summary) {
+        closed[id] = summary
+        closedOrder.append(id)
+        while closed.count > maxTraces, closedHead < closedOrder.count {
+            closed[closedOrder[closedHead]] = nil
+            closedHead += 1
+        }
+        if closedHead > 4096 && closedHead * 2 > closedOrder.count {
+            closedOrder.removeFirst(closedHead)
+            closedHead = 0
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+
+/// Reads the two small messages an OTLP/HTTP server answers with: the
+/// `ExportTraceServiceResponse` of a success (for `partial_success`) and the
+/// `google.rpc.Status` of a failure (for its message). Two fields each, so a
+/// hand-written protobuf reader is enough; JSON answers go through Foundation.
+enum OTLPResponseReader {
+    struct PartialSuccess: Equatable {
+        var rejectedSpans: Int64
+        var errorMessage: String
+    }
+
+    /// `partial_success` of a 2xx answer; nil when absent or unreadable.
+    static func partialSuccess(_ body: [UInt8], json: Bool) -> PartialSuccess? {
+        guard !body.isEmpty else { return nil }
+        if json {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+                let partial = object["partialSuccess"] as? [String: Any]
+            else { return nil }
+            let rejected: Int64
+            switch partial["rejectedSpans"] {
+            case let s as String: rejected = Int64(s) ?? 0
+            case let n as NSNumber: rejected = n.int64Value
+            default: rejected = 0
+            }
+            return PartialSuccess(rejectedSpans: rejected, errorMessage: partial["errorMessage"] as? String ?? "")
+        }
+        guard let inner = fields(body)[1]?.bytes else { return nil }
+        let f = fields(inner)
+        return PartialSuccess(rejectedSpans: Int64(bitPattern: f[1]?.varint ?? 0), errorMessage: f[2]?.bytes.map { String(decoding: $0, as: UTF8.self) } ?? "")
+    }
+
+    /// A readable reason from an error answer: the `google.rpc.Status` message
+    /// when there is one, else the start of the body as text.
+    static func errorMessage(_ body: [UInt8], contentType: String?) -> String {
+        guard !body.isEmpty else { return "" }
+        if contentType?.contains("json") == true {
+            if let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any], let message = object["message"] as? String {
+                return message
+            }
+        } else if contentType?.contains("protobuf") == true, let message = fields(body)[2]?.bytes {
+            return String(decoding: message, as: UTF8.self)
+        }
+        return String(decoding: body.prefix(200), as: UTF8.self)
+    }
+
+    private struct Field {
+        var varint: UInt64?
+        var bytes: [UInt8]?
+    }
+
+    /// The last occurrence of each field number (varint and length-delimited
+    /// fields; fixed-width ones are skipped). Stops at the first malformed byte.
+    private static func fields(_ data: [UInt8]) -> [Int: Field] {
+        var out: [Int: Field] = [:]
+        var i = 0
+        func varint() -> UInt64? {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            while i < data.count, shift < 64 {
+                let b = data[i]
+                i += 1
+                value |= UInt64(b & 0x7F) << shift
+                if b & 0x80 == 0 { return value }
+                shift += 7
+            }
+            return nil
+        }
+        while i < data.count {
+            guard let key = varint() else { break }
+            let number = Int(key >> 3)
+            switch key & 7 {
+            case 0:
+                guard let v = varint() else { return out }
+                out[number] = Field(varint: v)
+            case 2:
+                guard let n = varint(), n <= UInt64(data.count - i) else { return out }
+                out[number] = Field(bytes: Array(data[i..<(i + Int(n))]))
+                i += Int(n)
+            case 1: i += 8
+            case 5: i += 4
+            default: return out
+            }
+        }
+        return out
+    }
+}

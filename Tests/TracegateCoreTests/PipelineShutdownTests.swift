@@ -1,0 +1,30 @@
+import Logging
+import Testing
+@testable import TracegateCore
+
+@Suite struct PipelineShutdownTests {
+    @Test func closedPipelineRefusesNewOffersAndReservesNothing() async {
+        let queue = SendingQueue(
+            exporter: RecordingExporter(), config: .init(numConsumers: 1, queueSize: 100), retry: fastRetry, logger: quietLogger)
+        let pipeline = Pipeline(id: "traces", entry: FanOut([queue]), queues: [queue])
+        let ingress = PipelineIngress(pipelines: [pipeline])
+        #expect(ingress.offer(makeBatch(services: ["a"], spansEach: 3)) == .accepted)
+        await pipeline.close()
+        guard case .refused(_, let reason, .pipelineFull) = ingress.offer(makeBatch(services: ["a"], spansEach: 3)) else {
+            Issue.record("a closed pipeline must refuse")
+            return
+        }
+        #expect(reason.contains("shutting down"))
+        #expect(queue.currentStats.reservedSpans == 3)
+    }
+
+    @Test func closeWaitsForNothingWhenNoOfferIsInProgress() async {
+        let queue = SendingQueue(
+            exporter: RecordingExporter(), config: .init(numConsumers: 1, queueSize: 10), retry: fastRetry, logger: quietLogger)
+        let pipeline = Pipeline(id: "traces", entry: FanOut([queue]), queues: [queue])
+        #expect(pipeline.enter())
+        pipeline.leave()
+        await pipeline.close()
+        #expect(!pipeline.enter())
+    }
+}

@@ -1,0 +1,84 @@
+import Crypto
+import Foundation
+import Testing
+@testable import TracegateExporters
+
+@Suite struct NotificationRequestTests {
+    func config(_ edit: (inout ConclusionExporterConfig) -> Void = { _ in }) -> ConclusionExporterConfig {
+        var c = ConclusionExporterConfig()
+        c.endpoint = "http://127.0.0.1:1/hook"
+        edit(&c)
+        return c
+    }
+
+    @Test func oneTraceIsOneJSONObjectKeyedByItsTraceID() throws {
+        let request = NotificationRequest.make([sampleConclusion()], config: config())
+        let object = try JSONSerialization.jsonObject(with: Data(request.body)) as! [String: Any]
+        #expect(object["trace_id"] as? String == "0123456789abcdef0123456789abcdef")
+        #expect(object["root_name"] as? String == "GET \"/cart\"")
+        #expect(object["services"] as? [String] == ["billing", "checkout"])
+        #expect(object["span_count"] as? Int == 3 && object["error_count"] as? Int == 1)
+        #expect(object["duration_ms"] as? Double == 2.5)
+        #expect(object["complete"] as? Bool == false && object["updated"] as? Bool == false)
+        #expect(object["missing_parents"] as? [String] == ["00000000000000aa"])
+        #expect(Set(object.keys) == Set(TraceConclusion.fieldNames))
+        let headers = Dictionary(request.headers, uniquingKeysWith: { a, _ in a })
+        #expect(headers["Idempotency-Key"] == "0123456789abcdef0123456789abcdef")
+        #expect(headers["Content-Type"] == "application/json")
+    }
+
+    @Test func signsTheExactBodyWithHMACSHA256() {
+        let request = NotificationRequest.make(
+            [sampleConclusion()],
+            config: config { $0.signing = .init(secret: "k3y", header: "X-Sig"); $0.headers = [.init(name: "Authorization", value: "Bearer t")] })
+        let mac = HMAC<SHA256>.authenticationCode(for: request.body, using: SymmetricKey(data: Array("k3y".utf8)))
+        let expected = "sha256=" + mac.map { String(format: "%02x", $0) }.joined()
+        #expect(request.headers.contains { $0.0 == "X-Sig" && $0.1 == expected })
+        #expect(request.headers.contains { $0.0 == "Authorization" && $0.1 == "Bearer t" })
+    }
+
+    @Test func aBatchIsAnArrayKeyedByTheHashOfItsTraceIDs() throws {
+        let a = sampleConclusion("aa".padding(toLength: 32, withPad: "0", startingAt: 0))
+        let b = sampleConclusion("bb".padding(toLength: 32, withPad: "0", startingAt: 0))
+        let request = NotificationRequest.make([a, b], config: config { $0.batchSize = 10 })
+        let array = try JSONSerialization.jsonObject(with: Data(request.body)) as! [[String: Any]]
+        #expect(array.map { $0["trace_id"] as? String } == [a.traceID, b.traceID])
+        let key = SHA256.hash(data: Array("\(a.traceID),\(b.traceID)".utf8)).map { String(format: "%02x", $0) }.joined()
+        #expect(request.headers.contains { $0.0 == "Idempotency-Key" && $0.1 == key })
+        // With batching on, even a single trace goes in an array.
+        let single = NotificationRequest.make([a], config: config { $0.batchSize = 10 })
+        #expect(String(decoding: single.body, as: UTF8.self).hasPrefix("["))
+    }
+
+    @Test func aBodyTemplateReplacesFieldsWithJSONValues() throws {
+        let template = try BodyTemplate.parse(#"{"id": {{trace_id}}, "n": {{ span_count }}, "root": {{root_name}}}"#).get()
+        let request = NotificationRequest.make([sampleConclusion()], config: config { $0.bodyTemplate = template })
+        #expect(String(decoding: request.body, as: UTF8.self) == #"{"id": "0123456789abcdef0123456789abcdef", "n": 3, "root": "GET \"/cart\""}"#)
+        var noRoot = sampleConclusion()
+        noRoot.rootName = nil
+        #expect(template.render(noRoot).hasSuffix(#""root": null}"#))
+    }
+
+    @Test func rejectsTemplatesWithUnknownFieldsOrUnclosedBraces() {
+        #expect(throws: BodyTemplate.Problem.self) { try BodyTemplate.parse("{{nope}}").get() }
+        #expect(throws: BodyTemplate.Problem.self) { try BodyTemplate.parse(#"{"id": {{trace_id"#).get() }
+    }
+
+    @Test func formatsTimestampsAsRFC3339WithMicroseconds() {
+        #expect(TraceConclusion.timestamp(unixNano: 1_700_000_000_123_456_789) == "2023-11-14T22:13:20.123456Z")
+        #expect(TraceConclusion.timestamp(unixNano: 0) == "1970-01-01T00:00:00.000000Z")
+    }
+
+    @Test func escapesControlCharactersInStrings() {
+        #expect(JSONText.string("a\n\"b\"\\\u{01}") == #""a\n\"b\"\\\u0001""#)
+    }
+}
+
+extension NotificationRequestTests {
+    @Test func anUpdatedNotificationHasItsOwnIdempotencyKey() {
+        var updated = sampleConclusion()
+        updated.updated = true
+        let request = NotificationRequest.make([updated], config: config())
+        #expect(request.headers.contains { $0.0 == "Idempotency-Key" && $0.1 == "0123456789abcdef0123456789abcdef-updated-3" })
+    }
+}

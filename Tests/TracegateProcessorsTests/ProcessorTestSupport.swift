@@ -1,0 +1,44 @@
+import Crypto
+import TracegateCore
+@testable import TracegateProcessors
+
+/// A span for the attributes, filter and routing tests.
+func testSpan(
+    _ id: UInt64, name: String = "op", kind: SpanKind = .internal, status: StatusCode = .unset, attributes: [Attribute] = []
+) -> Span {
+    Span(
+        traceID: TraceID(high: 7, low: id), spanID: SpanID(id), name: name, kind: kind, startTimeUnixNano: 1, endTimeUnixNano: 2,
+        attributes: attributes, status: SpanStatus(code: status))
+}
+
+/// One resource with `service.name` (plus `extra` attributes) and its spans.
+func testResource(_ service: String, _ spans: [Span], extra: [Attribute] = []) -> ResourceSpans {
+    ResourceSpans(
+        resource: Resource(attributes: [Attribute("service.name", .string(service))] + extra),
+        scopeSpans: [ScopeSpans(scope: InstrumentationScope(name: "lib"), spans: spans)])
+}
+
+/// Reads `yaml` with a config reader; returns the settings and the problems as `file:line: path: message`.
+func parseSettings<T>(_ yaml: String, _ read: (ConfigMap) -> T) -> (T, [String]) {
+    let diagnostics = ConfigDiagnostics(file: "p.yaml", environment: ["SECRET_MASK": "***"])
+    let root = ConfigMap.parse(yaml: yaml, diagnostics: diagnostics)!
+    let value = read(root)
+    return (value, diagnostics.problems.map(\.description))
+}
+
+extension SpanBatch {
+    /// Span names in order.
+    var spanNames: [String] {
+        var out: [String] = []
+        forEachSpan { _, _, span in out.append(span.name) }
+        return out
+    }
+}
+
+/// SHA-256 of a string's UTF-8 as lowercase hex, computed here independently of the processor.
+func referenceSHA256(_ text: String) -> String {
+    SHA256.hash(data: Array(text.utf8)).map { byte in
+        let h = String(byte, radix: 16)
+        return h.count == 1 ? "0" + h : h
+    }.joined()
+}
