@@ -256,11 +256,22 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
             try? await Task.sleep(for: .milliseconds(5))
         }
         let lost = abandon()
-        while !consumersFinished { try? await Task.sleep(for: .milliseconds(5)) }
+        // A consumer blocked inside the exporter (a downstream that accepts
+        // and never answers, until the exporter's own timeout) cannot be
+        // interrupted: give it a moment, then leave it to the process exit
+        // rather than hold the whole shutdown hostage.
+        let grace = ContinuousClock.now + .seconds(1)
+        while !consumersFinished && ContinuousClock.now < grace { try? await Task.sleep(for: .milliseconds(5)) }
+        let stuck = !consumersFinished
         if lost > 0 && persistence != nil {
             logger.warning("shutdown deadline passed; spans not exported stay in the persistent queue for the next start", metadata: ["spans": "\(lost)"])
         } else if lost > 0 {
             logger.error("shutdown deadline passed with spans not exported", metadata: ["spans": "\(lost)"])
+        }
+        if stuck {
+            // close() would free what the blocked export still uses.
+            logger.error("an export is still blocked in the exporter after the shutdown deadline; not waiting for it")
+            return
         }
         exporter.close()
     }
