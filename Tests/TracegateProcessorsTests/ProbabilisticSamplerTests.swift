@@ -121,6 +121,21 @@ import TracegateCore
         #expect(outA.batches.withLock { $0.flatMap(\.allSpans) }.allSatisfy { $0.traceState.isEmpty })
     }
 
+    /// Reference values from the `mmh3` Python package (MurmurHash3 x86 32-bit,
+    /// unsigned), over the 16 id bytes in wire order, for seeds 0, 1 and 22.
+    @Test(arguments: [
+        ("4bf92f3577b34da6a3ce929d0e0e4736", UInt32(0), UInt32(0x3997_5768)),
+        ("4bf92f3577b34da6a3ce929d0e0e4736", 1, 0xa641_4051),
+        ("4bf92f3577b34da6a3ce929d0e0e4736", 22, 0x7d22_b8c7),
+        ("00000000000000000000000000000001", 0, 0xa126_5bc3),
+        ("00000000000000000000000000000001", 22, 0x86b8_7a7f),
+        ("000102030405060708090a0b0c0d0e0f", 1, 0xbba7_7653),
+    ])
+    func hashSeedUsesMurmurHash3AsOtherImplementationsDo(_ hex: String, _ seed: UInt32, _ expected: UInt32) throws {
+        let id = try #require(TraceID(hex: hex))
+        #expect(HashSeedSampling.hash(id, seed: seed) == expected)
+    }
+
     @Test func readsOverridesAndReportsMissingPercentage() {
         let (c, problems) = readConfig("""
             p:
