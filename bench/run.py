@@ -213,6 +213,24 @@ service: {{ pipelines: {{ traces: {{ receivers: [otlp], processors: [batch], exp
 """)
         results["footprint"] = bench(args.bin_dir, "footprint", "--binary", os.path.join(args.bin_dir, "tracegate"),
                                      "--config", fp_config, "--port", fp_port, "--runs", 2 if q else 5)
+        # The sidecar of deploy/examples/sidecar.yaml as shipped (memory_limiter,
+        # batch, persistent queue, otlphttp, gRPC too, telemetry endpoints), on
+        # ports of this run and a queue directory of its own.
+        sc_port = free_port()
+        sc_config = os.path.join(work, "footprint-sidecar.yaml")
+        with open(os.path.join(ROOT, "deploy/examples/sidecar.yaml")) as f:
+            text = f.read()
+        for old_text, new_text in (("127.0.0.1:4318", f"127.0.0.1:{sc_port}"), ("127.0.0.1:4317", "127.0.0.1:0"),
+                                   ("0.0.0.0:8888", "127.0.0.1:0"), ("0.0.0.0:13133", "127.0.0.1:0"),
+                                   ("${env:TRACEGATE_QUEUE_DIR:-/var/lib/tracegate/queue}",
+                                    os.path.join(work, "sidecar-queue"))):
+            assert old_text in text, f"deploy/examples/sidecar.yaml no longer has {old_text}"
+            text = text.replace(old_text, new_text)
+        with open(sc_config, "w") as f:
+            f.write(text)
+        results["footprint-sidecar"] = bench(args.bin_dir, "footprint", "--binary",
+                                             os.path.join(args.bin_dir, "tracegate"), "--config", sc_config,
+                                             "--port", sc_port, "--runs", 2 if q else 5)
     finally:
         pg.destroy()
 
@@ -229,7 +247,7 @@ def write_report(path, r, quick, load_s, overload_s, conns):
     dirty = " (with uncommitted changes)" if sh("git", "status", "--porcelain", "--untracked-files=no") else ""
     d, n, p, c, lat, o, f = (r["decode"], r["ingest-null"], r["ingest-postgres"], r["copy"], r["latency"],
                              r["overload"], r["footprint"])
-    nj, ng, fw = r["ingest-null-json"], r["ingest-null-grpc"], r["forward"]
+    nj, ng, fw, fs = r["ingest-null-json"], r["ingest-null-grpc"], r["forward"], r["footprint-sidecar"]
     shape = p["shape"]
     ingest_ratio = p["landed_spans_per_s"] / c["rows_per_s"] if c["rows_per_s"] else 0
     lines = [
@@ -277,6 +295,10 @@ def write_report(path, r, quick, load_s, overload_s, conns):
         f"| footprint | start-up {f['startup_ms']:.1f} ms to the first answered request; idle RSS "
         f"{f['idle_rss_mib']:.1f} MiB | median of {f['runs']} starts, OTLP/HTTP → batch → nop | ≤ 100 ms, ≤ 20 MiB | "
         f"{verdict(f['startup_ms'] <= 100 and f['idle_rss_mib'] <= 20)} |",
+        f"| footprint (sidecar) | start-up {fs['startup_ms']:.1f} ms to the first answered request; idle RSS "
+        f"{fs['idle_rss_mib']:.1f} MiB | median of {fs['runs']} starts, deploy/examples/sidecar.yaml (memory_limiter, "
+        f"batch, persistent queue, otlphttp; HTTP + gRPC + telemetry endpoints) | ≤ 100 ms, ≤ 20 MiB | "
+        f"{verdict(fs['startup_ms'] <= 100 and fs['idle_rss_mib'] <= 20)} |",
         "",
         "Raw results (JSON, one object per scenario):",
         "",

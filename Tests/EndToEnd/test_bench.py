@@ -23,7 +23,7 @@ def test_bench_runs_every_scenario_and_writes_a_well_formed_report(tmp_path, tra
     rows = [line for line in report.splitlines() if line.startswith("| ") and not line.startswith("| scenario")]
     scenarios = [row.split("|")[1].strip() for row in rows]
     assert scenarios == ["decode", "ingest-null", "ingest-null-json", "ingest-null-grpc", "ingest-postgres",
-                         "ack latency", "overload", "forward", "footprint"]
+                         "ack latency", "overload", "forward", "footprint", "footprint (sidecar)"]
     for row in rows:
         assert row.count("|") == 6, row
     # Figures are numbers measured in this run, and nothing acknowledged was lost.

@@ -31,6 +31,22 @@ import TracegateCore
         #expect(s.startUnixNano == 1_700_000_000_123_456_789)
         #expect(s.endUnixNano == 1_700_000_000_223_456_790)
     }
+
+    @Test func missingCandidatesAreTheAbsentParentsAscendingAndOnce() {
+        let trace = TraceID(high: 3, low: 4)
+        func span(_ id: UInt64, parent: UInt64?) -> Span {
+            Span(traceID: trace, spanID: SpanID(id), parentSpanID: parent.map(SpanID.init), name: "s", startTimeUnixNano: 1, endTimeUnixNano: 2)
+        }
+        // Parents 9 and 7 are absent (9 referenced twice); 1 and 2 are present.
+        let spans = [span(2, parent: 9), span(1, parent: nil), span(5, parent: 1), span(6, parent: 9), span(8, parent: 7), span(3, parent: 2)]
+        let other = Span(traceID: TraceID(high: 3, low: 5), spanID: SpanID(7), name: "elsewhere", startTimeUnixNano: 1, endTimeUnixNano: 2)
+        let batch = SpanBatch(resourceSpans: [ResourceSpans(scopeSpans: [ScopeSpans(spans: Array(spans[..<3]) + [other] + Array(spans[3...]))])])
+        let summaries = TraceSummary.summarize(batch)
+        #expect(summaries.map(\.traceID) == [trace, TraceID(high: 3, low: 5)])
+        #expect(summaries[0].spanCount == 6)
+        #expect(summaries[0].missingCandidates == [SpanID(7), SpanID(9)])
+        #expect(summaries[1].missingCandidates == [])
+    }
 }
 
 @Suite struct StorageTests {

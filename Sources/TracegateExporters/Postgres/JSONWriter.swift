@@ -20,14 +20,14 @@ struct JSONWriter {
 
     mutating func attributes(_ attributes: [Attribute]) {
         out.append(UInt8(ascii: "{"))
-        for (i, a) in attributes.enumerated() {
+        for i in attributes.indices {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            string(a.key)
+            string(attributes[i].key)
             out.append(UInt8(ascii: ":"))
-            if maxValueBytes > 0, case .string(let s) = a.value, s.utf8.count > maxValueBytes {
-                truncated(key: a.key, s)
+            if maxValueBytes > 0, case .string(let s) = attributes[i].value, s.utf8.count > maxValueBytes {
+                truncated(key: attributes[i].key, s)
             } else {
-                value(a.value)
+                value(attributes[i].value)
             }
         }
         out.append(UInt8(ascii: "}"))

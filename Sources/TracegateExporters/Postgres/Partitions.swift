@@ -76,7 +76,14 @@ final class PartitionCache: Sendable {
     /// Days of `batch` that need a partition and are not known to have one.
     func missingDays(in batch: SpanBatch, today: UTCDay = .today()) -> [UTCDay] {
         var days = Set<UTCDay>()
-        batch.forEachSpan { _, _, span in days.insert(UTCDay(unixNanos: span.startTimeUnixNano)) }
+        var last: UTCDay? = nil
+        batch.forEachSpan { _, _, span in
+            let day = UTCDay(unixNanos: span.startTimeUnixNano)
+            if day != last {  // spans of a batch mostly share a day: skip hashing those
+                days.insert(day)
+                last = day
+            }
+        }
         let window = today.adding(days: -lookbackDays)...today.adding(days: aheadDays)
         return known.withLock { known in days.filter { window.contains($0) && !known.contains($0) }.sorted() }
     }

@@ -60,10 +60,18 @@ enum SpanCopyEncoder {
                     appendInt32(2, &w.out); appendInt16(Int16(clamping: span.status.code.rawValue), &w.out)
                     appendText(span.status.message, &w.out)
                     appendInt32(8, &w.out); appendInt64(Int64(span.flags), &w.out)
-                    appendJSONB(&w) { $0.attributes(span.attributes) }
+                    // Written in place between a length word and its patch; no
+                    // closures, which would copy the span (a retain per field).
+                    var lengthAt = beginJSONB(&w.out)
+                    w.attributes(span.attributes)
+                    endJSONB(&w.out, lengthAt)
                     appendField(resourceJSON.out, &w.out)
-                    appendJSONB(&w) { $0.events(span.events) }
-                    appendJSONB(&w) { $0.links(span.links) }
+                    lengthAt = beginJSONB(&w.out)
+                    w.events(span.events)
+                    endJSONB(&w.out, lengthAt)
+                    lengthAt = beginJSONB(&w.out)
+                    w.links(span.links)
+                    endJSONB(&w.out, lengthAt)
                     appendInt32(4, &w.out); appendInt32(Int32(clamping: span.droppedAttributesCount), &w.out)
                     appendInt32(4, &w.out); appendInt32(Int32(clamping: span.droppedEventsCount), &w.out)
                     appendInt32(4, &w.out); appendInt32(Int32(clamping: span.droppedLinksCount), &w.out)
@@ -74,15 +82,18 @@ enum SpanCopyEncoder {
         return w.out
     }
 
-    /// Reserves the length word, writes the jsonb value in place, then patches
-    /// the length: no temporary buffer per column.
-    private static func appendJSONB(_ w: inout JSONWriter, _ body: (inout JSONWriter) -> Void) {
-        let lengthAt = w.out.count
-        appendInt32(0, &w.out)
-        w.out.append(1)  // jsonb binary format version
-        body(&w)
-        let length = Int32(w.out.count - lengthAt - 4)
-        w.out.withUnsafeMutableBytes { raw in
+    /// Reserves the length word of a jsonb value written in place after it
+    /// (no temporary buffer per column); `endJSONB` patches the length.
+    private static func beginJSONB(_ out: inout [UInt8]) -> Int {
+        let lengthAt = out.count
+        appendInt32(0, &out)
+        out.append(1)  // jsonb binary format version
+        return lengthAt
+    }
+
+    private static func endJSONB(_ out: inout [UInt8], _ lengthAt: Int) {
+        let length = Int32(out.count - lengthAt - 4)
+        out.withUnsafeMutableBytes { raw in
             raw.storeBytes(of: length.bigEndian, toByteOffset: lengthAt, as: Int32.self)
         }
     }

@@ -27,8 +27,11 @@ final class StringTable {
     /// slot (the empty string is never stored). Every property is a `let`:
     /// a class's `var` costs a runtime exclusivity check per access.
     private let shortWords: UnsafeMutablePointer<UInt64>
+    /// Initialized only where the slot is occupied: a table made for a small
+    /// request costs a memset, not hundreds of string stores and releases.
     private let shortStrings: UnsafeMutablePointer<String>
-    /// Hash 0 marks an empty slot (tg_bytes_hash is never 0).
+    /// Hash 0 marks an empty slot (tg_bytes_hash is never 0); `lengths`,
+    /// `bytes` and `strings` are initialized only where it is not 0.
     private let hashes: UnsafeMutablePointer<UInt64>
     private let lengths: UnsafeMutablePointer<Int>
     private let bytes: UnsafeMutableRawPointer
@@ -38,23 +41,20 @@ final class StringTable {
         shortWords = .allocate(capacity: 2 * Self.shortSlotCount)
         shortWords.initialize(repeating: 0, count: 2 * Self.shortSlotCount)
         shortStrings = .allocate(capacity: Self.shortSlotCount)
-        shortStrings.initialize(repeating: "", count: Self.shortSlotCount)
         hashes = .allocate(capacity: Self.slotCount)
         hashes.initialize(repeating: 0, count: Self.slotCount)
         lengths = .allocate(capacity: Self.slotCount)
-        lengths.initialize(repeating: 0, count: Self.slotCount)
         bytes = .allocate(byteCount: Self.slotCount * Self.maxLength, alignment: 16)
         strings = .allocate(capacity: Self.slotCount)
-        strings.initialize(repeating: "", count: Self.slotCount)
     }
 
     deinit {
+        for slot in 0..<Self.slotCount where hashes[slot] != 0 { (strings + slot).deinitialize(count: 1) }
+        for slot in 0..<Self.shortSlotCount where shortWords[2 * slot] != 0 { (shortStrings + slot).deinitialize(count: 1) }
         hashes.deallocate()
         lengths.deallocate()
         bytes.deallocate()
-        strings.deinitialize(count: Self.slotCount)
         strings.deallocate()
-        shortStrings.deinitialize(count: Self.shortSlotCount)
         shortStrings.deallocate()
         shortWords.deallocate()
     }
@@ -78,9 +78,9 @@ final class StringTable {
         let slot = Int(truncatingIfNeeded: h) & (Self.shortSlotCount - 1)
         if words[2 &* slot] == low && words[2 &* slot &+ 1] == high { return strings[slot] }
         let s = String(decoding: UnsafeRawBufferPointer(start: pointer, count: length), as: UTF8.self)
+        if words[2 &* slot] == 0 { (strings + slot).initialize(to: s) } else { strings[slot] = s }
         words[2 &* slot] = low
         words[2 &* slot &+ 1] = high
-        strings[slot] = s
         return s
     }
 
@@ -99,10 +99,10 @@ final class StringTable {
             return strings[slot]
         }
         let s = String(decoding: bytes, as: UTF8.self)
+        if hashes[slot] == 0 { (strings + slot).initialize(to: s) } else { strings[slot] = s }
         hashes[slot] = hash
         lengths[slot] = length
         kept.copyMemory(from: bytes.baseAddress!, byteCount: length)
-        strings[slot] = s
         return s
     }
 }

@@ -27,11 +27,15 @@ struct WireID {
     /// Raw bytes, as protobuf carries them.
     init(bytes: UnsafeRawBufferPointer) {
         self.count = bytes.count
-        if let trace = TraceID(bytes: bytes) {
-            (high, low) = (trace.high, trace.low)
-        } else if let span = SpanID(bytes: bytes) {
-            (high, low) = (0, span.value)
-        } else {
+        // Read here rather than through TraceID(bytes:)/SpanID(bytes:): those
+        // are calls into another module, three per span.
+        switch bytes.count {
+        case 16:
+            high = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+            low = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        case 8:
+            (high, low) = (0, UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self)))
+        default:
             (high, low) = (0, 0)
         }
     }

@@ -1,0 +1,81 @@
+import Testing
+@testable import TracegateOTLP
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The decoder's string cache must give exactly what `String(decoding:)` gives
+/// for the same bytes, whatever the length, the position in memory, and
+/// whatever was cached before.
+@Suite struct StringTableTests {
+    /// A NUL-terminated copy of `bytes` placed so that it ends `gap` bytes
+    /// before the end of a page (the next page is made inaccessible), then
+    /// `body` runs with it: reads past the page would crash.
+    private func atPageEnd(_ bytes: [UInt8], gap: Int, _ body: (UnsafeMutablePointer<CChar>) -> Void) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard let base = mmap(nil, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), base != UnsafeMutableRawPointer(bitPattern: -1) else {
+            Issue.record("mmap failed")
+            return
+        }
+        defer { munmap(base, 2 * page) }
+        #expect(mprotect(base + page, page, PROT_NONE) == 0)
+        let start = base + page - gap - bytes.count - 1
+        bytes.withUnsafeBytes { start.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        start.storeBytes(of: 0, toByteOffset: bytes.count, as: UInt8.self)
+        body(start.assumingMemoryBound(to: CChar.self))
+    }
+
+    @Test func givesTheSameStringsAsDecodingForEveryLengthAndPageOffset() {
+        let table = StringTable()
+        for length in 0...40 {
+            let bytes = (0..<length).map { UInt8(ascii: "a") + UInt8($0 % 26) }
+            for gap in 0..<20 {
+                atPageEnd(bytes, gap: gap) { pointer in
+                    #expect(table.string(pointer) == String(decoding: bytes, as: UTF8.self), "length \(length), gap \(gap)")
+                }
+            }
+        }
+    }
+
+    @Test func repeatedStringsAreServedFromTheCacheUnchanged() {
+        let table = StringTable()
+        let words = ["http.method", "http.request.method", "GET", "user-00042", "/api/orders/{order_id}/items", "é", "日本語のキー"]
+        for _ in 0..<3 {
+            for word in words {
+                var copy = Array(word.utf8CString)
+                let s = copy.withUnsafeMutableBufferPointer { table.string($0.baseAddress!) }
+                #expect(s == word)
+            }
+        }
+    }
+
+    @Test func stringsThatShareASlotDoNotMixUp() {
+        // More distinct strings than slots: every slot is overwritten many times.
+        let table = StringTable()
+        for round in 0..<2 {
+            for i in 0..<3000 {
+                for word in ["k\(i)", "a-rather-long-value-\(i)"] {
+                    var copy = Array(word.utf8CString)
+                    let s = copy.withUnsafeMutableBufferPointer { table.string($0.baseAddress!) }
+                    #expect(s == word, "round \(round)")
+                }
+            }
+        }
+    }
+
+    @Test func invalidUTF8IsRepairedTheSameWayEveryTime() {
+        let table = StringTable()
+        for bytes: [UInt8] in [[0xff], [0x61, 0xc3], Array(repeating: 0xfe, count: 20)] {
+            for _ in 0..<2 {
+                var copy = bytes.map { CChar(bitPattern: $0) } + [0]
+                let s = copy.withUnsafeMutableBufferPointer { table.string($0.baseAddress!) }
+                #expect(s == String(decoding: bytes, as: UTF8.self))
+            }
+        }
+    }
+
+    @Test func nullPointerIsTheEmptyString() {
+        #expect(StringTable().string(nil as UnsafeMutablePointer<CChar>?) == "")
+    }
+}
