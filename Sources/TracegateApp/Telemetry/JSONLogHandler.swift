@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Logging
+import TracegateCore
 
 /// `service.telemetry.logs.format: json`: one JSON object per line on stderr,
 /// `{"timestamp":…,"level":…,"message":…,"label":…,"metadata":{…}}`, with
@@ -94,23 +95,7 @@ public struct JSONLogHandler: LogHandler {
         }
     }
 
-    static func appendString(_ s: String, to out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
-    }
+    static func appendString(_ s: String, to out: inout String) { JSONString.append(s, to: &out) }
 
     /// Now, as `2026-11-23T05:46:06.123456Z`.
     static func timestamp() -> String {
