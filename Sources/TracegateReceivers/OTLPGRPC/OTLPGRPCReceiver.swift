@@ -66,11 +66,7 @@ public final class OTLPGRPCReceiver: Service {
         let tlsContext = try config.tls?.makeServerContext(applicationProtocols: ["h2"])
         let tlsFailures = TLSHandshakeGuard.failureCounter(receiver: id, protocol: "grpc")
 
-        self.boundChannel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
+        self.boundChannel = try await ServerBootstrap.otlpReceiver(group: group)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // A connection accepted while the receiver stops is not served.

@@ -32,11 +32,7 @@ public final class OTLPHTTPReceiver: Service {
         // Built before binding: a broken certificate is a start-up error.
         let tlsContext = try config.tls?.makeServerContext(applicationProtocols: ["http/1.1"])
         let tlsFailures = TLSHandshakeGuard.failureCounter(receiver: id, protocol: "http")
-        self.boundChannel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
+        self.boundChannel = try await ServerBootstrap.otlpReceiver(group: group)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // Over max_connections: closed at once, before a byte is read.
