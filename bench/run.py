@@ -108,6 +108,15 @@ class Postgres:
         sh("scripts/pg", "destroy", pg_dir)
         sh("scripts/pg", "start", pg_dir, str(self.port))
         self.base = sh("scripts/pg", "dsn", pg_dir, str(self.port))
+        # Server settings of an ingest-sized server rather than scripts/pg's
+        # small test one: a buffer pool that holds the indexes being written,
+        # and WAL room so that checkpoints come from the CHECKPOINT before
+        # each measurement, not from WAL volume in the middle of one (their
+        # full-page writes made runs differ by a third).
+        for setting in ("shared_buffers = '1GB'", "max_wal_size = '8GB'", "checkpoint_timeout = '30min'"):
+            self.psql(f"ALTER SYSTEM SET {setting}")
+        sh("scripts/pg", "stop", pg_dir)
+        sh("scripts/pg", "start", pg_dir, str(self.port))
 
     def fresh_db(self, name):
         self.psql(f"DROP DATABASE IF EXISTS {name}")
@@ -165,17 +174,32 @@ def main():
                                             "--label", "ingest-null-grpc")
         gw.stop()
 
-        dsn = pg.fresh_db("bench_ingest")
-        gw = Gateway(args.bin_dir, work, "postgres", f'  postgres: {{ dsn: "{dsn}" }}')
-        results["ingest-postgres"] = bench(args.bin_dir, "load", "--endpoint", gw.url, "--connections", conns,
-                                           "--duration", load_s, "--dsn", dsn, "--label", "ingest-postgres")
+        # ingest-postgres against raw COPY: the machine is shared and noisy
+        # (VM neighbours, checkpoints), so the two alternate for a few rounds,
+        # each from a fresh database after a CHECKPOINT, and the round with the
+        # median ratio is reported (every round's figures are in the JSON).
+        rounds = []
+        for i in range(1 if q else 3):
+            dsn = pg.fresh_db("bench_ingest")
+            pg.psql("CHECKPOINT")
+            gw = Gateway(args.bin_dir, work, "postgres", f'  postgres: {{ dsn: "{dsn}" }}')
+            ingest = bench(args.bin_dir, "load", "--endpoint", gw.url, "--connections", conns,
+                           "--duration", load_s, "--dsn", dsn, "--label", "ingest-postgres")
+            gw.stop()
+            pg.psql("DROP DATABASE bench_ingest")  # no autovacuum of it during the COPY
+            copy_dsn = pg.fresh_db("bench_copy")
+            sh(os.path.join(args.bin_dir, "tracegate"), "migrate", "up", "--dsn", copy_dsn)
+            pg.psql("CHECKPOINT")
+            copy = bench(args.bin_dir, "copy", "--dsn", copy_dsn, "--spans", max(10000, ingest["landed_spans"]))
+            pg.psql("DROP DATABASE bench_copy")
+            ratio = ingest["landed_spans_per_s"] / copy["rows_per_s"] if copy["rows_per_s"] else 0
+            rounds.append({"ratio": ratio, "landed_spans_per_s": ingest["landed_spans_per_s"],
+                           "copy_rows_per_s": copy["rows_per_s"], "ingest": ingest, "copy": copy})
+        middle = sorted(rounds, key=lambda r: r["ratio"])[len(rounds) // 2]
+        results["ingest-postgres"], results["copy"] = middle["ingest"], middle["copy"]
+        results["ingest-postgres-rounds"] = [{k: r[k] for k in ("ratio", "landed_spans_per_s", "copy_rows_per_s")}
+                                             for r in rounds]
         sustainable = max(1000.0, results["ingest-postgres"]["landed_spans_per_s"])
-        gw.stop()
-
-        copy_dsn = pg.fresh_db("bench_copy")
-        sh(os.path.join(args.bin_dir, "tracegate"), "migrate", "up", "--dsn", copy_dsn)
-        results["copy"] = bench(args.bin_dir, "copy", "--dsn", copy_dsn,
-                                "--spans", max(10000, results["ingest-postgres"]["landed_spans"]))
 
         dsn = pg.fresh_db("bench_latency")
         gw = Gateway(args.bin_dir, work, "latency", f'  postgres: {{ dsn: "{dsn}" }}')
@@ -248,6 +272,8 @@ def write_report(path, r, quick, load_s, overload_s, conns):
     d, n, p, c, lat, o, f = (r["decode"], r["ingest-null"], r["ingest-postgres"], r["copy"], r["latency"],
                              r["overload"], r["footprint"])
     nj, ng, fw, fs = r["ingest-null-json"], r["ingest-null-grpc"], r["forward"], r["footprint-sidecar"]
+    rr = r["ingest-postgres-rounds"]
+    ratios = ", ".join(f"{x['ratio'] * 100:.0f}%" for x in rr)
     shape = p["shape"]
     ingest_ratio = p["landed_spans_per_s"] / c["rows_per_s"] if c["rows_per_s"] else 0
     lines = [
@@ -257,6 +283,7 @@ def write_report(path, r, quick, load_s, overload_s, conns):
         f"- commit: {commit}{dirty}",
         f"- machine: {machine()}",
         "- conditions: gateway, load generator (`tracegate-bench`) and PostgreSQL on the same machine; "
+        "PostgreSQL with shared_buffers 1 GB, max_wal_size 8 GB, a CHECKPOINT before each measured COPY/ingest; "
         f"release builds; loopback; load shape: {shape}; {conns} keep-alive connections"
         + (" — **quick mode: durations too short to be figures of record**" if quick else ""),
         "",
@@ -278,7 +305,9 @@ def write_report(path, r, quick, load_s, overload_s, conns):
         f"| ingest-postgres | {p['landed_spans_per_s']:,.0f} spans/s landed ({p['acked_spans_per_s']:,.0f} acknowledged); "
         f"raw binary COPY of the same rows {c['rows_per_s']:,.0f} rows/s → {ingest_ratio*100:.0f}% | "
         f"OTLP/HTTP → batch → PostgreSQL, closed loop, {load_s} s; COPY: {c['connections']} connections × "
-        f"{c['batch_size']} rows, encoding not timed; lost {p['lost_spans']} | ≥ 85% of raw COPY | "
+        f"{c['batch_size']} rows, encoding not timed; each from a fresh database after a CHECKPOINT; median of "
+        f"{len(rr)} alternating rounds (ratios {ratios}); "
+        f"lost {p['lost_spans']} | ≥ 85% of raw COPY | "
         f"{verdict(ingest_ratio >= 0.85)} |",
         f"| ack latency | p50 {lat['latency_ms']['p50']:.2f} ms, p90 {lat['latency_ms']['p90']:.2f} ms, "
         f"p99 {lat['latency_ms']['p99']:.2f} ms, max {lat['latency_ms']['max']:.2f} ms | open loop at "

@@ -117,26 +117,41 @@ struct TrafficGenerator: Sendable {
     }
 
     /// Request number `sequence` of `stream` (a connection): ids are unique
-    /// across streams and sequences of this run.
+    /// across streams and sequences of this run, and look random, as the
+    /// W3C Trace Context asks of SDKs. (Counting ids would flatter every
+    /// B-tree on them: PostgreSQL appends ascending keys to the rightmost
+    /// leaf without descending the tree, which real traffic never allows.)
     func request(stream: Int, sequence: Int) -> [UInt8] {
         let template = templates[sequence % templates.count]
         var bytes = template.bytes
         let encoding = self.encoding
+        let streamKey = Self.mix(UInt64(runNonce) << 32 | UInt64(UInt32(truncatingIfNeeded: stream)))
         bytes.withUnsafeMutableBytes { raw in
             for (t, offsets) in template.traceIDOffsets.enumerated() {
-                let high = UInt64(runNonce) << 32 | UInt64(UInt32(truncatingIfNeeded: stream))
-                let low = UInt64(sequence) << 20 | UInt64(t)
+                // Unique: `low` differs within a stream, `high` across streams
+                // for the same `low` (`mix` is a bijection).
+                let low = Self.mix(UInt64(sequence) << 20 | UInt64(t))
+                let high = Self.mix(low) ^ streamKey
                 for o in offsets {
                     Self.store(high, at: o, in: raw, encoding)
                     Self.store(low, at: o + (encoding == .json ? 16 : 8), in: raw, encoding)
                 }
             }
             for (s, offsets) in template.spanIDOffsets.enumerated() {
-                let id = (UInt64(sequence) << 20 | UInt64(s + 1)) ^ (UInt64(stream) << 52)
-                for o in offsets { Self.store(id, at: o, in: raw, encoding) }
+                let id = Self.mix((UInt64(sequence) << 20 | UInt64(s + 1)) ^ streamKey)
+                for o in offsets { Self.store(id == 0 ? 1 : id, at: o, in: raw, encoding) }
             }
         }
         return bytes
+    }
+
+    /// SplitMix64's finalizer: a bijection on 64 bits that scatters
+    /// neighbouring inputs.
+    static func mix(_ x: UInt64) -> UInt64 {
+        var z = x
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
     }
 
     /// Writes 8 id bytes: big-endian in protobuf, 16 lowercase hex digits in JSON.

@@ -49,6 +49,22 @@ let fastRetry = RetryPolicy(initialInterval: .milliseconds(5), maxInterval: .mil
         #expect(queue.currentStats.exportedSpans == 10)
     }
 
+    @Test func aRefusedReservationMakesTheQueueFullUntilOneOfItsSizeFits() {
+        let queue = SendingQueue(exporter: RecordingExporter(), config: .init(numConsumers: 1, queueSize: 10), retry: fastRetry, logger: quietLogger)
+        #expect(queue.tryReserve(6))
+        #expect(!queue.isFull)  // 4 spans still fit
+        #expect(!queue.tryReserve(5))
+        // Receivers now refuse at the head: a request like the refused one
+        // would not fit either.
+        #expect(queue.isFull)
+        queue.release(2)  // room for 6: a request of 5 fits again
+        #expect(!queue.isFull)
+        #expect(queue.tryReserve(5))
+        #expect(!queue.isFull)  // a success forgets the refusal: one more span still fits
+        #expect(queue.tryReserve(1))
+        #expect(queue.isFull)  // no room at all
+    }
+
     @Test func retriesRetryableFailuresUntilTheyPass() async {
         let exporter = RecordingExporter(failures: 3)
         let queue = SendingQueue(exporter: exporter, config: .init(numConsumers: 1, queueSize: 100), retry: fastRetry, logger: quietLogger)

@@ -134,6 +134,39 @@ import TracegateCore
         #expect(report.createdPartitions.contains(UTCDay(unixNanos: UInt64(later)).adding(days: 3).partitionName))
     }
 
+    @Test func aBatchOfOneDayGoesStraightToItsPartitionAndAMixedOneThroughTheParent() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let pg = exporter(db)
+        let today = UTCDay.today()
+        #expect(pg.partitions.plan(for: recentBatch(traceLow: 1, daysAgo: 0)).onlyDay == today)
+        var mixed = recentBatch(traceLow: 2, daysAgo: 0)
+        mixed.append(contentsOf: recentBatch(traceLow: 3, daysAgo: 2))
+        #expect(pg.partitions.plan(for: mixed).onlyDay == nil)
+        try pg.export(recentBatch(traceLow: 1, daysAgo: 0))
+        try pg.export(mixed)
+        let c = try db.connect()
+        let rows = try c.execute("SELECT tableoid::regclass::text, count(*) FROM trace_spans GROUP BY 1 ORDER BY 1")
+        #expect(rows == [[today.adding(days: -2).partitionName, "2"], [today.partitionName, "4"]])
+        #expect(try c.execute("SELECT sum(span_count) FROM traces") == [["6"]])
+    }
+
+    @Test func aPartitionDroppedBehindTheExportersBackIsMadeAgain() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let pg = exporter(db)
+        try pg.export(recentBatch(traceLow: 1, daysAgo: 1))
+        let c = try db.connect()
+        let name = UTCDay.today().adding(days: -1).partitionName
+        _ = try c.execute("DROP TABLE \(name)")
+        // The exporter still believes the partition exists and writes to it
+        // directly: that fails, it forgets the day and tries again.
+        try pg.export(recentBatch(traceLow: 2, daysAgo: 1))
+        #expect(try c.execute("SELECT tableoid::regclass::text, encode(trace_id, 'hex') FROM trace_spans GROUP BY 1, 2") == [
+            [name, "00000000000000070000000000000002"]
+        ])
+    }
+
     @Test func spansOutsideThePartitionWindowGoToTheDefaultPartition() throws {
         let db = try TestDatabase()
         defer { db.drop() }

@@ -164,6 +164,7 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
         defer { condition.unlock() }
         guard !closing, stats.reservedSpans + count <= config.queueSize else {
             stats.refusedReservations += 1
+            if !closing { refusedSince = min(refusedSince ?? count, count) }
             return false
         }
         if let persistence, persistence.log.isFull {
@@ -173,15 +174,24 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
             return false
         }
         stats.reservedSpans += count
+        refusedSince = nil
         return true
     }
 
-    /// True when not even one more span fits: a receiver can refuse a request
-    /// before reading and decoding it.
+    /// The smallest reservation refused for lack of room since the last one
+    /// that succeeded (nil when the last one succeeded).
+    private var refusedSince: Int?
+
+    /// True when a request is bound to be refused, so that a receiver can
+    /// refuse it before reading and decoding it: not even one more span
+    /// fits, or a request was refused for lack of room and there is still no
+    /// room for one of its size. (Under sustained overload that decodes one
+    /// request per time the queue fills, not every request; one smaller than
+    /// the refused one may be turned away early, which is only backpressure.)
     public var isFull: Bool {
         condition.lock()
         defer { condition.unlock() }
-        if closing || stats.reservedSpans >= config.queueSize { return true }
+        if closing || stats.reservedSpans + (refusedSince ?? 1) > config.queueSize { return true }
         if let persistence, persistence.log.isFull {
             // Receivers ask this to refuse a request at its head: count that refusal.
             stats.refusedDiskFull += 1

@@ -66,26 +66,45 @@ final class PGConnection: @unchecked Sendable {
 
     /// Streams a binary COPY payload: `copySQL` must be `COPY … FROM STDIN (FORMAT binary)`.
     func copy(_ copySQL: String, payload: [UInt8], context: String) throws(PostgresError) {
+        try beginCopy(copySQL, context: context)
+        let sent = payload.withUnsafeBytes { putCopyData($0) }
+        try endCopy(sent: sent, context: context)
+    }
+
+    /// Starts `COPY … FROM STDIN`; `putCopyData` then sends the stream in
+    /// pieces (the server works on the first rows while later ones are still
+    /// being encoded) and `endCopy` finishes it.
+    func beginCopy(_ copySQL: String, context: String) throws(PostgresError) {
         guard let start = PQexec(conn, copySQL) else { throw failure(.copyFailed, context: context) }
-        let startStatus = PQresultStatus(start)
-        if startStatus != PGRES_COPY_IN {
-            defer { PQclear(start) }
-            throw failure(.copyFailed, result: start, context: context)
-        }
-        PQclear(start)
+        defer { PQclear(start) }
+        if PQresultStatus(start) != PGRES_COPY_IN { throw failure(.copyFailed, result: start, context: context) }
+    }
+
+    /// Sends a piece of the COPY stream; false when the connection failed.
+    func putCopyData(_ bytes: UnsafeRawBufferPointer) -> Bool {
         let chunk = 1 << 20
-        let sent: Bool = payload.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = min(chunk, raw.count - offset)
-                let ok = PQputCopyData(conn, raw.baseAddress!.advanced(by: offset).assumingMemoryBound(to: CChar.self), Int32(n))
-                if ok != 1 { return false }
-                offset += n
-            }
-            return PQputCopyEnd(conn, nil) == 1
+        var offset = 0
+        while offset < bytes.count {
+            let n = min(chunk, bytes.count - offset)
+            let ok = PQputCopyData(conn, bytes.baseAddress!.advanced(by: offset).assumingMemoryBound(to: CChar.self), Int32(n))
+            if ok != 1 { return false }
+            offset += n
         }
+        return true
+    }
+
+    /// Ends the COPY stream (aborts it when `sent` is false) and waits for
+    /// the server's verdict; `whileServerFinishes` runs in between, when the
+    /// server still works on the last rows and the client would only wait.
+    func endCopy(sent: Bool, context: String, whileServerFinishes: () -> Void = {}) throws(PostgresError) {
         var firstError: PostgresError? = nil
-        if !sent { firstError = failure(.copyFailed, context: context) }
+        if !sent {
+            firstError = failure(.copyFailed, context: context)
+            _ = PQputCopyEnd(conn, "the client could not send the COPY stream")
+        } else if PQputCopyEnd(conn, nil) != 1 {
+            firstError = failure(.copyFailed, context: context)
+        }
+        whileServerFinishes()
         // Drain every result so the connection is ready for the next command.
         while let result = PQgetResult(conn) {
             if firstError == nil && PQresultStatus(result) != PGRES_COMMAND_OK {

@@ -14,8 +14,8 @@ public final class PostgresClient {
     }
 
     /// Streams a payload made by `encodeSpanRows` into `trace_spans`.
-    public func copySpanRows(_ payload: [UInt8]) throws(PostgresError) {
-        try connection.copy(SpanCopyEncoder.copyStatement(table: "trace_spans"), payload: payload, context: "COPY into trace_spans")
+    public func copySpanRows(_ payload: [UInt8], table: String = "trace_spans") throws(PostgresError) {
+        try connection.copy(SpanCopyEncoder.copyStatement(table: table), payload: payload, context: "COPY into \(table)")
     }
 
     /// The binary COPY payload the exporter sends for `batch`.

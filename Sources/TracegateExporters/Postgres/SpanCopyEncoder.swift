@@ -35,51 +35,62 @@ enum SpanCopyEncoder {
             var resourceJSON = JSONWriter(into: [1], maxValueBytes: maxAttributeValueBytes)
             resourceJSON.attributes(rs.resource.attributes)
             for ss in rs.scopeSpans {
-                for span in ss.spans {
-                    appendInt16(Int16(columns.count), &w.out)
-                    appendInt32(16, &w.out)
-                    appendInt64(Int64(bitPattern: span.traceID.high), &w.out)
-                    appendInt64(Int64(bitPattern: span.traceID.low), &w.out)
-                    appendInt32(8, &w.out)
-                    appendInt64(Int64(bitPattern: span.spanID.value), &w.out)
-                    if let parent = span.parentSpanID {
-                        appendInt32(8, &w.out)
-                        appendInt64(Int64(bitPattern: parent.value), &w.out)
-                    } else {
-                        appendInt32(-1, &w.out)
+                // Spans are read in place through the buffer: `for span in
+                // spans` would copy each (a retain and release per field).
+                ss.spans.withUnsafeBufferPointer { spans in
+                    for i in spans.indices {
+                        appendRow(spans.baseAddress! + i, serviceName: serviceName, scope: ss.scope, resourceJSON: resourceJSON.out, &w)
                     }
-                    appendText(span.traceState, &w.out)
-                    appendText(span.name, &w.out)
-                    appendInt32(2, &w.out); appendInt16(Int16(clamping: span.kind.rawValue), &w.out)
-                    appendText(serviceName, &w.out)
-                    appendText(ss.scope.name, &w.out)
-                    appendText(ss.scope.version, &w.out)
-                    appendTimestamp(span.startTimeUnixNano, &w.out)
-                    appendTimestamp(span.endTimeUnixNano, &w.out)
-                    appendInt32(8, &w.out); appendInt64(Int64(clamping: span.durationNanos), &w.out)
-                    appendInt32(2, &w.out); appendInt16(Int16(clamping: span.status.code.rawValue), &w.out)
-                    appendText(span.status.message, &w.out)
-                    appendInt32(8, &w.out); appendInt64(Int64(span.flags), &w.out)
-                    // Written in place between a length word and its patch; no
-                    // closures, which would copy the span (a retain per field).
-                    var lengthAt = beginJSONB(&w.out)
-                    w.attributes(span.attributes)
-                    endJSONB(&w.out, lengthAt)
-                    appendField(resourceJSON.out, &w.out)
-                    lengthAt = beginJSONB(&w.out)
-                    w.events(span.events)
-                    endJSONB(&w.out, lengthAt)
-                    lengthAt = beginJSONB(&w.out)
-                    w.links(span.links)
-                    endJSONB(&w.out, lengthAt)
-                    appendInt32(4, &w.out); appendInt32(Int32(clamping: span.droppedAttributesCount), &w.out)
-                    appendInt32(4, &w.out); appendInt32(Int32(clamping: span.droppedEventsCount), &w.out)
-                    appendInt32(4, &w.out); appendInt32(Int32(clamping: span.droppedLinksCount), &w.out)
                 }
             }
         }
         appendInt16(-1, &w.out)
         return w.out
+    }
+
+    @inline(__always)
+    private static func appendRow(
+        _ span: UnsafePointer<Span>, serviceName: String, scope: InstrumentationScope, resourceJSON: [UInt8], _ w: inout JSONWriter
+    ) {
+        appendInt16(Int16(columns.count), &w.out)
+        appendInt32(16, &w.out)
+        appendInt64(Int64(bitPattern: span.pointee.traceID.high), &w.out)
+        appendInt64(Int64(bitPattern: span.pointee.traceID.low), &w.out)
+        appendInt32(8, &w.out)
+        appendInt64(Int64(bitPattern: span.pointee.spanID.value), &w.out)
+        if let parent = span.pointee.parentSpanID {
+            appendInt32(8, &w.out)
+            appendInt64(Int64(bitPattern: parent.value), &w.out)
+        } else {
+            appendInt32(-1, &w.out)
+        }
+        appendText(span.pointee.traceState, &w.out)
+        appendText(span.pointee.name, &w.out)
+        appendInt32(2, &w.out); appendInt16(Int16(clamping: span.pointee.kind.rawValue), &w.out)
+        appendText(serviceName, &w.out)
+        appendText(scope.name, &w.out)
+        appendText(scope.version, &w.out)
+        appendTimestamp(span.pointee.startTimeUnixNano, &w.out)
+        appendTimestamp(span.pointee.endTimeUnixNano, &w.out)
+        appendInt32(8, &w.out); appendInt64(Int64(clamping: span.pointee.durationNanos), &w.out)
+        appendInt32(2, &w.out); appendInt16(Int16(clamping: span.pointee.status.code.rawValue), &w.out)
+        appendText(span.pointee.status.message, &w.out)
+        appendInt32(8, &w.out); appendInt64(Int64(span.pointee.flags), &w.out)
+        // Written in place between a length word and its patch; no
+        // closures, which would copy the span (a retain per field).
+        var lengthAt = beginJSONB(&w.out)
+        w.attributes(span.pointee.attributes)
+        endJSONB(&w.out, lengthAt)
+        appendField(resourceJSON, &w.out)
+        lengthAt = beginJSONB(&w.out)
+        w.events(span.pointee.events)
+        endJSONB(&w.out, lengthAt)
+        lengthAt = beginJSONB(&w.out)
+        w.links(span.pointee.links)
+        endJSONB(&w.out, lengthAt)
+        appendInt32(4, &w.out); appendInt32(Int32(clamping: span.pointee.droppedAttributesCount), &w.out)
+        appendInt32(4, &w.out); appendInt32(Int32(clamping: span.pointee.droppedEventsCount), &w.out)
+        appendInt32(4, &w.out); appendInt32(Int32(clamping: span.pointee.droppedLinksCount), &w.out)
     }
 
     /// Reserves the length word of a jsonb value written in place after it

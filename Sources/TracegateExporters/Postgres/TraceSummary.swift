@@ -47,47 +47,58 @@ struct TraceSummary: Equatable {
 
     /// Summaries of `batch`, one per trace, in order of first appearance.
     static func summarize(_ batch: SpanBatch) -> [TraceSummary] {
-        var index: [TraceID: Int] = [:]
-        var out: [TraceSummary] = []
-        // Spans of a trace usually come together: the previous span's trace
-        // is checked before the dictionary.
-        var previous = -1
+        var accumulator = Accumulator()
         for rs in batch.resourceSpans {
             let service = rs.resource.serviceName
             for ss in rs.scopeSpans {
-                for span in ss.spans {
-                    let isError = span.status.code == .error
-                    let i: Int
-                    if let known = previous >= 0 && out[previous].traceID == span.traceID ? previous : index[span.traceID] {
-                        i = known
-                        out[i].startUnixNano = min(out[i].startUnixNano, span.startTimeUnixNano)
-                        out[i].endUnixNano = max(out[i].endUnixNano, span.endTimeUnixNano)
-                        out[i].spanCount += 1
-                        if isError { out[i].errorCount += 1 }
-                        if !out[i].services.contains(service) { out[i].services.append(service) }
-                        if span.parentSpanID == nil && out[i].rootSpanID == nil {
-                            out[i].rootSpanID = span.spanID
-                            out[i].rootName = span.name
-                            out[i].rootService = service
-                        }
-                    } else {
-                        i = out.count
-                        index[span.traceID] = out.count
-                        let isRoot = span.parentSpanID == nil
-                        out.append(
-                            TraceSummary(
-                                traceID: span.traceID, startUnixNano: span.startTimeUnixNano, endUnixNano: span.endTimeUnixNano,
-                                rootSpanID: isRoot ? span.spanID : nil, rootName: isRoot ? span.name : nil,
-                                rootService: isRoot ? service : nil, services: [service], spanCount: 1,
-                                errorCount: isError ? 1 : 0))
-                    }
-                    out[i].spanIDs.append(span.spanID)
-                    if let parent = span.parentSpanID { out[i].parentIDs.append(parent) }
-                    previous = i
+                // Read in place through a pointer: `for span in spans`, or
+                // passing `spans[i]`, copies each span (a retain and release
+                // per field).
+                ss.spans.withUnsafeBufferPointer { spans in
+                    for i in spans.indices { accumulator.add(spans.baseAddress! + i, service: service) }
                 }
             }
         }
-        return out
+        return accumulator.out
+    }
+
+    private struct Accumulator {
+        var index: [TraceID: Int] = [:]
+        var out: [TraceSummary] = []
+        /// Spans of a trace usually come together: the previous span's trace
+        /// is checked before the dictionary.
+        var previous = -1
+
+        mutating func add(_ span: UnsafePointer<Span>, service: String) {
+            let isError = span.pointee.status.code == .error
+            let i: Int
+            if let known = previous >= 0 && out[previous].traceID == span.pointee.traceID ? previous : index[span.pointee.traceID] {
+                i = known
+                out[i].startUnixNano = min(out[i].startUnixNano, span.pointee.startTimeUnixNano)
+                out[i].endUnixNano = max(out[i].endUnixNano, span.pointee.endTimeUnixNano)
+                out[i].spanCount += 1
+                if isError { out[i].errorCount += 1 }
+                if !out[i].services.contains(service) { out[i].services.append(service) }
+                if span.pointee.parentSpanID == nil && out[i].rootSpanID == nil {
+                    out[i].rootSpanID = span.pointee.spanID
+                    out[i].rootName = span.pointee.name
+                    out[i].rootService = service
+                }
+            } else {
+                i = out.count
+                index[span.pointee.traceID] = out.count
+                let isRoot = span.pointee.parentSpanID == nil
+                out.append(
+                    TraceSummary(
+                        traceID: span.pointee.traceID, startUnixNano: span.pointee.startTimeUnixNano, endUnixNano: span.pointee.endTimeUnixNano,
+                        rootSpanID: isRoot ? span.pointee.spanID : nil, rootName: isRoot ? span.pointee.name : nil,
+                        rootService: isRoot ? service : nil, services: [service], spanCount: 1,
+                        errorCount: isError ? 1 : 0))
+            }
+            out[i].spanIDs.append(span.pointee.spanID)
+            if let parent = span.pointee.parentSpanID { out[i].parentIDs.append(parent) }
+            previous = i
+        }
     }
 }
 
@@ -165,6 +176,10 @@ enum TraceSummarySQL {
             missing_parent_count = cardinality(traces.missing_parents),
             complete = COALESCE(traces.root_span_id, EXCLUDED.root_span_id) IS NOT NULL AND cardinality(traces.missing_parents) = 0
         """
+
+    /// Folds the staged summaries into `traces` and commits: one round trip
+    /// (a statement that fails skips the rest and the caller rolls back).
+    static let foldAndCommit = updateMissingParents + ";\n" + upsertFromStaging + ";\nCOMMIT"
 
     /// The duplicate-skipping path: stages summaries of only the spans that
     /// were really inserted, so a redelivered request changes no count.
