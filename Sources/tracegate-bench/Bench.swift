@@ -165,54 +165,75 @@ extension TracegateBench {
             let clock = ContinuousClock()
             let start = clock.now
             let end = start + .nanoseconds(Int64(duration * 1e9))
-            let results = try await withThrowingTaskGroup(of: ConnectionResult.self) { tasks in
+            let backoff = refusalBackoffMs
+            let path = url.path
+            // One thread per connection, paced with nanosleep (see
+            // BlockingHTTPConnection for why not tasks on an event loop).
+            @Sendable func runConnection(_ stream: Int) -> ConnectionResult {
+                var result = ConnectionResult()
+                let connection: any LoadConnection
+                do {
+                    connection = try loadProtocol.connect(host: host, port: port, path: path, group: group)
+                } catch {
+                    note("connection \(stream): \(error)")
+                    result.statuses["connection error", default: 0] += 1
+                    return result
+                }
+                defer { connection.close() }
+                var sequence = 0
+                var next = start
+                while clock.now < end {
+                    let mine = sequence * connections + stream
+                    if mine >= requestLimit { break }
+                    let body = generator.request(stream: stream, sequence: sequence)
+                    if perConnectionInterval != nil {
+                        sleep(until: next, clock)
+                        // Counted from the schedule, not from when the request
+                        // left: a late client must not hide a slow server.
+                        _ = result.lag.record(UInt64(max(0, (clock.now - next).nanoseconds / 1000)))
+                    } else {
+                        next = clock.now
+                    }
+                    let outcome: LoadOutcome
+                    do {
+                        outcome = try connection.send(body)
+                    } catch {
+                        result.statuses["connection error", default: 0] += 1
+                        break
+                    }
+                    let latency = clock.now - next
+                    _ = result.latency.record(UInt64(max(0, latency.nanoseconds / 1000)))
+                    result.statuses[outcome.label, default: 0] += 1
+                    if outcome.accepted {
+                        result.ackedSpans += shape.spansPerRequest
+                    } else if outcome.refused && perConnectionInterval == nil && backoff > 0 {
+                        sleep(until: clock.now + .nanoseconds(Int64(backoff * 1e6)), clock)
+                    }
+                    sequence += 1
+                    if let interval = perConnectionInterval { next += interval }
+                }
+                return result
+            }
+            let results = await withTaskGroup(of: ConnectionResult.self) { tasks in
                 for stream in 0..<connections {
                     tasks.addTask {
-                        let connection = try await loadProtocol.connect(host: host, port: port, path: url.path, group: group)
-                        var result = ConnectionResult()
-                        var sequence = 0
-                        var next = start
-                        while clock.now < end {
-                            let mine = sequence * connections + stream
-                            if mine >= requestLimit { break }
-                            let body = generator.request(stream: stream, sequence: sequence)
-                            if perConnectionInterval != nil {
-                                if next > clock.now { try await Task.sleep(until: next, clock: clock) }
-                            } else {
-                                next = clock.now
-                            }
-                            let outcome: LoadOutcome
-                            do {
-                                outcome = try await connection.send(body)
-                            } catch {
-                                result.statuses["connection error", default: 0] += 1
-                                break
-                            }
-                            let latency = clock.now - next
-                            _ = result.latency.record(UInt64(max(0, latency.nanoseconds / 1000)))
-                            result.statuses[outcome.label, default: 0] += 1
-                            if outcome.accepted {
-                                result.ackedSpans += shape.spansPerRequest
-                            } else if outcome.refused && perConnectionInterval == nil && refusalBackoffMs > 0 {
-                                try await Task.sleep(for: .nanoseconds(Int64(refusalBackoffMs * 1e6)))
-                            }
-                            sequence += 1
-                            if let interval = perConnectionInterval { next += interval }
+                        await withCheckedContinuation { (done: CheckedContinuation<ConnectionResult, Never>) in
+                            Thread { done.resume(returning: runConnection(stream)) }.start()
                         }
-                        await connection.close()
-                        return result
                     }
                 }
                 var all: [ConnectionResult] = []
-                for try await r in tasks { all.append(r) }
+                for await r in tasks { all.append(r) }
                 return all
             }
             let elapsed = (clock.now - start).timeInterval
             var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+            var lag = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
             var statuses: [String: Int] = [:]
             var acked = 0
             for r in results {
                 latency.add(r.latency)
+                lag.add(r.lag)
                 acked += r.ackedSpans
                 for (k, v) in r.statuses { statuses[k, default: 0] += v }
             }
@@ -223,6 +244,7 @@ extension TracegateBench {
                 "shape": shape.description, "requests": requests, "acked_spans": acked,
                 "acked_spans_per_s": Double(acked) / elapsed, "statuses": statuses,
                 "latency_ms": ["p50": ms(50), "p90": ms(90), "p99": ms(99), "max": Double(latency.maxRecorded) / 1000],
+                "send_lag_ms": ["p50": Double(lag.valueAtPercentile(50)) / 1000, "p99": Double(lag.valueAtPercentile(99)) / 1000, "max": Double(lag.maxRecorded) / 1000],
             ]
             note(String(format: "%@: %d spans acknowledged in %.1f s = %.0f spans/s over %d %@ connections (%@)", label, acked, elapsed, Double(acked) / elapsed, connections, loadProtocol.rawValue, rate > 0 ? "open loop at \(Int(rate)) spans/s" : "closed loop"))
             note(String(format: "latency p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms; statuses %@", ms(50), ms(90), ms(99), Double(latency.maxRecorded) / 1000, "\(statuses)"))
@@ -369,10 +391,9 @@ extension TracegateBench {
         }
 
         func acceptsRequests(port: Int) async -> Bool {
-            let group = MultiThreadedEventLoopGroup.singleton
-            guard let c = try? await HTTPLoadConnection.connect(host: "127.0.0.1", port: port, path: "/v1/traces", group: group) else { return false }
-            defer { Task { await c.close() } }
-            return (try? await c.post([], contentType: "application/x-protobuf")) == 200
+            guard let c = try? BlockingHTTPConnection(host: "127.0.0.1", port: port, path: "/v1/traces", contentType: "application/x-protobuf")
+            else { return false }
+            return (try? c.post([])) == 200
         }
 
         func residentKiB(pid: Int32) -> Int {
@@ -387,6 +408,18 @@ extension TracegateBench {
 
 struct ConnectionResult: Sendable {
     var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    /// Open loop: how late each request left against its schedule.
+    var lag = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
     var statuses: [String: Int] = [:]
     var ackedSpans = 0
+}
+
+/// Sleeps the calling thread until `deadline` (at once when it has passed).
+func sleep(until deadline: ContinuousClock.Instant, _ clock: ContinuousClock) {
+    let left = deadline - clock.now
+    guard left > .zero else { return }
+    let (seconds, attoseconds) = left.components
+    var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
 }

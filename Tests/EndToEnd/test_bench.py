@@ -23,12 +23,15 @@ def test_bench_runs_every_scenario_and_writes_a_well_formed_report(tmp_path, tra
     rows = [line for line in report.splitlines() if line.startswith("| ") and not line.startswith("| scenario")]
     scenarios = [row.split("|")[1].strip() for row in rows]
     assert scenarios == ["decode", "ingest-null", "ingest-null-json", "ingest-null-grpc", "ingest-postgres",
-                         "ack latency", "overload", "forward", "footprint", "footprint (sidecar)"]
+                         "ingest ceiling", "ack latency", "overload", "forward", "footprint", "footprint (sidecar)"]
     for row in rows:
         assert row.count("|") == 6, row
     # Figures are numbers measured in this run, and nothing acknowledged was lost.
     assert re.search(r"\| decode \| [\d,]+ spans/s", report)
     assert re.search(r"\| ingest-postgres \| [\d,]+ spans/s landed", report)
+    assert re.search(r"median of 1 alternating rounds \(ratios \d+%\)", report)
+    assert re.search(r"\| ingest ceiling \| raw binary COPY while the load generator offers [\d,]+ spans/s", report)
+    assert re.search(r"send lag p50 [\d.]+ ms, p99 [\d.]+ ms", report)
     # Every protocol of the load generator is acknowledged by the gateway.
     for scenario in ("ingest-null", "ingest-null-json", "ingest-null-grpc"):
         assert re.search(rf"\| {scenario} \| [1-9][\d,]* spans/s acknowledged", report), scenario
