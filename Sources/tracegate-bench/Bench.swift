@@ -167,6 +167,9 @@ extension TracegateBench {
             let end = start + .nanoseconds(Int64(duration * 1e9))
             let backoff = refusalBackoffMs
             let path = url.path
+            // A write to a connection the gateway has closed (at shutdown, say)
+            // must fail that connection, not kill the generator.
+            signal(SIGPIPE, SIG_IGN)
             // One thread per connection, paced with nanosleep (see
             // BlockingHTTPConnection for why not tasks on an event loop).
             @Sendable func runConnection(_ stream: Int) -> ConnectionResult {
