@@ -71,9 +71,9 @@ final class PGConnection: @unchecked Sendable {
         try endCopy(sent: sent, context: context)
     }
 
-    /// Starts `COPY … FROM STDIN`; `putCopyData` then sends the stream in
-    /// pieces (the server works on the first rows while later ones are still
-    /// being encoded) and `endCopy` finishes it.
+    /// Starts `COPY … FROM STDIN`; `putCopyData` then sends the stream and
+    /// `endCopy` ends it and waits for the server (the exporter works out the
+    /// trace summaries in that wait).
     func beginCopy(_ copySQL: String, context: String) throws(PostgresError) {
         guard let start = PQexec(conn, copySQL) else { throw failure(.copyFailed, context: context) }
         defer { PQclear(start) }
