@@ -74,11 +74,7 @@ public struct SpanBatch: Hashable, Sendable {
     public func forEachSpan(_ body: (Resource, InstrumentationScope, Span) throws -> Void) rethrows {
         for rs in resourceSpans {
             for ss in rs.scopeSpans {
-                // Through the buffer: `for span in spans` would copy each span
-                // (a retain and release per field).
-                try ss.spans.withUnsafeBufferPointer { spans in
-                    for i in spans.indices { try body(rs.resource, ss.scope, spans[i]) }
-                }
+                for span in ss.spans { try body(rs.resource, ss.scope, span) }
             }
         }
     }
