@@ -13,6 +13,11 @@ func check(_ condition: Bool, _ message: @autoclosure () -> String) {
 }
 
 func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
+    // The nesting walk refuses nothing protobuf-c accepts, except for depth.
+    if ProtobufBaseline.nestingVerdict(bytes) == "malformed" {
+        check(!ProtobufBaseline.protobufCAccepts(bytes), "nesting walk calls malformed what protobuf-c accepts")
+        return
+    }
     guard let decoded = try? OTLPProtobufDecoder.decode(bytes) else { return }
     check(decoded.rejectedSpans >= 0, "negative rejectedSpans \(decoded.rejectedSpans)")
     // Round trip: what was accepted re-encodes to a message that decodes to the
@@ -25,6 +30,7 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
         check(false, "re-encoded batch does not decode: \(error)")
         return
     }
+    check(again.repairedStrings == 0, "repaired strings need repair again (\(again.repairedStrings))")
     check(again.rejectedSpans == 0, "re-decode rejected \(again.rejectedSpans) spans: \(again.errorMessage)")
     check(again.batch.spanCount == decoded.batch.spanCount,
           "span count \(decoded.batch.spanCount) -> \(again.batch.spanCount)")

@@ -108,4 +108,73 @@ static inline size_t tg_cstr_scan(const char *s, uint64_t *low, uint64_t *high) 
 #endif
 }
 
+/// The deepest nesting limit tg_otlp_check_nesting accepts.
+#define TG_NESTING_MAX_LIMIT 1000
+/// How many levels of the path to the offending message a report keeps.
+#define TG_NESTING_PATH_LEVELS 16
+
+#define TG_NESTING_OK 0
+#define TG_NESTING_TOO_DEEP 1
+#define TG_NESTING_MALFORMED 2
+
+/// One level of the path to where a nesting limit was passed: the message
+/// type at that level (see otlp_nesting.c), the field of it that leads on, and
+/// that field's index among its repeated occurrences.
+typedef struct tg_nesting_step {
+    uint32_t type;
+    uint32_t field;
+    uint32_t index;
+} tg_nesting_step;
+
+typedef struct tg_nesting_report {
+    /// The level of the first message found past the limit (the request is 0).
+    int depth;
+    /// How many entries of `path` are filled: levels 0 ..< levels.
+    int levels;
+    tg_nesting_step path[TG_NESTING_PATH_LEVELS];
+} tg_nesting_report;
+
+/// Walks the wire bytes of an ExportTraceServiceRequest, iteratively and only
+/// into fields the OTLP trace schema declares as messages, and says whether any
+/// message is nested more than `limit` levels below the request (protobuf-c
+/// has no such limit and recurses once per level). TG_NESTING_MALFORMED means
+/// bytes protobuf-c refuses too (a truncated or overlong varint or length, a
+/// group, field number 0).
+int tg_otlp_check_nesting(const uint8_t *data, size_t size, int limit, tg_nesting_report *report);
+
+/// Bit 0: the `n` bytes hold a NUL; bit 1: a byte above 0x7F (maybe not UTF-8).
+static inline unsigned tg_bytes_flags(const void *data, size_t n) {
+    const unsigned char *p = (const unsigned char *)data;
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t any = 0, zero = 0;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        any |= w;
+        zero |= (w - ones) & ~w & highs;
+        p += 8;
+        n -= 8;
+    }
+    unsigned flags = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == 0) flags |= 1u;
+        if (p[i] & 0x80u) flags |= 2u;
+    }
+    if (zero) flags |= 1u;
+    if (any & highs) flags |= 2u;
+    return flags;
+}
+
+/// A string of n < 16 bytes zero-padded into `*low` and `*high` for the
+/// decoder's short-string cache (little-endian order), and its
+/// tg_bytes_flags: the cache keys only strings whose flags are 0, since a NUL
+/// would make two strings of different lengths the same words.
+static inline unsigned tg_short_words(const void *data, size_t n, uint64_t *low, uint64_t *high) {
+    unsigned char bytes[16] = {0};
+    memcpy(bytes, data, n);
+    memcpy(low, bytes, 8);
+    memcpy(high, bytes + 8, 8);
+    return tg_bytes_flags(bytes, n);
+}
+
 #endif

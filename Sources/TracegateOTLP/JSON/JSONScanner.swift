@@ -21,6 +21,9 @@ import Darwin
 struct JSONFailure: Error {
     var problem: String
     var path: [String] = []
+    /// A request nested past `NestingLimit.levels`: reported with the one
+    /// message the protobuf decoder uses too.
+    var isNesting = false
 
     init(_ problem: String) { self.problem = problem }
 
@@ -37,10 +40,42 @@ struct JSONFailure: Error {
     }
 
     var message: String {
+        if isNesting { return NestingLimit.message(at: nestingLocation) }
         guard !path.isEmpty else { return problem }
         var location = path.reversed().joined()
         if location.hasPrefix(".") { location.removeFirst() }
         return location + ": " + problem
+    }
+}
+
+extension JSONFailure {
+    /// The path in proto field names, up to and including the first attribute
+    /// value (as the protobuf decoder reports it).
+    fileprivate var nestingLocation: String {
+        var out = ""
+        for part in path.reversed() {
+            if part.hasPrefix(".") || out.isEmpty && !part.hasPrefix("[") {
+                let name = Self.snakeCase(part.hasPrefix(".") ? String(part.dropFirst()) : part)
+                if !out.isEmpty { out += "." }
+                out += name
+                if name == "value" { break }
+            } else {
+                out += part
+            }
+        }
+        return out
+    }
+
+    private static func snakeCase(_ name: String) -> String {
+        var out = ""
+        for c in name {
+            if c.isUppercase {
+                out += "_" + c.lowercased()
+            } else {
+                out.append(c)
+            }
+        }
+        return out
     }
 }
 
@@ -97,16 +132,23 @@ enum JSONInteger {
 }
 
 struct JSONScanner {
-    static let maxDepth = 128
+    /// Objects and arrays together; above the message limit, which counts
+    /// objects only, so that an OTLP-shaped document meets that one first.
+    static let maxDepth = 3 * NestingLimit.levels
 
     private let input: UnsafeRawBufferPointer
     private var position = 0
     private var depth = 0
+    /// Open objects; the request's is level 0, as in `NestingLimit`.
+    private var objectDepth = -1
     /// Where the value `readInteger` read last starts.
     private var tokenStart = 0
     /// Unescaped string bytes; kept to reuse its capacity.
     private var scratch: [UInt8] = []
     private let strings = StringTable()
+
+    /// Strings the table repaired (NUL, invalid UTF-8).
+    var repairedStrings: Int { strings.repaired }
 
     init(_ input: UnsafeRawBufferPointer) {
         self.input = input
@@ -205,6 +247,12 @@ struct JSONScanner {
         if input[position] == UInt8(ascii: "{") {
             position += 1
             try enter()
+            objectDepth += 1
+            if objectDepth > NestingLimit.levels {
+                var failure = JSONFailure("nesting")
+                failure.isNesting = true
+                throw failure
+            }
             return true
         }
         if allowNull, try consumeNull() { return false }
@@ -218,6 +266,7 @@ struct JSONScanner {
         if input[position] == UInt8(ascii: "}") {
             position += 1
             depth -= 1
+            objectDepth -= 1
             return nil
         }
         if first {

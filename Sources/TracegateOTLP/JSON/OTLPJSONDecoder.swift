@@ -24,7 +24,9 @@ public enum OTLPJSONDecoder {
         } catch {
             throw OTLPDecodeError(error.message)
         }
-        return reader.builder.finish()
+        var decoded = reader.builder.finish()
+        decoded.repairedStrings = reader.repairedStrings
+        return decoded
     }
 
     public static func decode(_ bytes: [UInt8]) throws(OTLPDecodeError) -> DecodedRequest {
@@ -55,6 +57,8 @@ struct OTLPJSONReader {
     init(_ bytes: UnsafeRawBufferPointer) {
         s = JSONScanner(bytes)
     }
+
+    var repairedStrings: Int { s.repairedStrings }
 
     mutating func request() throws(JSONFailure) {
         if s.isAtEnd { throw JSONFailure("request body is empty; expected a JSON object (ExportTraceServiceRequest)") }

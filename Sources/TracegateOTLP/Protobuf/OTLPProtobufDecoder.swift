@@ -8,6 +8,7 @@ import TracegateCore
 /// a whole before this returns; nothing C escapes.
 public enum OTLPProtobufDecoder {
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(OTLPDecodeError) -> DecodedRequest {
+        try checkNesting(bytes)
         let arena = UnsafeMutablePointer<tg_arena>.allocate(capacity: 1)
         // Unpacked messages take a few times their wire size; start there so a
         // typical request needs one block.
@@ -33,6 +34,19 @@ public enum OTLPProtobufDecoder {
             do throws(OTLPDecodeError) { return .success(try decode(buffer)) } catch { return .failure(error) }
         }
         return try result.get()
+    }
+
+    /// Refuses a request nested past `NestingLimit.levels` before protobuf-c,
+    /// which recurses once per level, sees it.
+    static func checkNesting(_ bytes: UnsafeRawBufferPointer) throws(OTLPDecodeError) {
+        var report = tg_nesting_report()
+        let outcome = tg_otlp_check_nesting(
+            bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, Int32(NestingLimit.levels), &report)
+        switch outcome {
+        case TG_NESTING_OK: return
+        case TG_NESTING_TOO_DEEP: throw OTLPDecodeError(NestingLimit.message(at: NestingLimit.path(report)))
+        default: throw OTLPDecodeError("request body is not a valid ExportTraceServiceRequest protobuf message")
+        }
     }
 
     static func convert(_ request: UnsafePointer<CRequest>) -> DecodedRequest {
@@ -69,6 +83,8 @@ public enum OTLPProtobufDecoder {
             }
             builder.append(out)
         }
-        return builder.finish()
+        var decoded = builder.finish()
+        decoded.repairedStrings = strings.repaired
+        return decoded
     }
 }

@@ -54,13 +54,14 @@ private struct MessageBuilder {
         return array
     }
 
-    func cString(_ s: String) -> UnsafeMutablePointer<CChar> {
+    /// A string field (declared `bytes` in our protos, see StringTable).
+    func text(_ s: String) -> ProtobufCBinaryData {
         var s = s
         return s.withUTF8 { utf8 in
-            let p = raw(utf8.count + 1).bindMemory(to: CChar.self, capacity: utf8.count + 1)
-            utf8.withUnsafeBytes { UnsafeMutableRawPointer(p).copyMemory(from: $0.baseAddress!, byteCount: utf8.count) }
-            p[utf8.count] = 0
-            return p
+            guard utf8.count > 0 else { return ProtobufCBinaryData(len: 0, data: nil) }
+            let p = raw(utf8.count).bindMemory(to: UInt8.self, capacity: utf8.count)
+            p.initialize(from: utf8.baseAddress!, count: utf8.count)
+            return ProtobufCBinaryData(len: utf8.count, data: p)
         }
     }
 
@@ -78,7 +79,7 @@ private struct MessageBuilder {
         resource.pointee.attributes = pointers(rs.resource.attributes) { b, a in b.keyValue(a) }
         resource.pointee.dropped_attributes_count = rs.resource.droppedAttributesCount
         out.pointee.resource = resource
-        out.pointee.schema_url = cString(rs.schemaURL)
+        out.pointee.schema_url = text(rs.schemaURL)
         out.pointee.n_scope_spans = rs.scopeSpans.count
         out.pointee.scope_spans = pointers(rs.scopeSpans) { b, ss in b.scopeSpans(ss) }
         return out
@@ -87,13 +88,13 @@ private struct MessageBuilder {
     func scopeSpans(_ ss: ScopeSpans) -> UnsafeMutablePointer<CScopeSpans> {
         let out = make(CScopeSpans.self, opentelemetry__proto__trace__v1__scope_spans__init)
         let scope = make(CScope.self, opentelemetry__proto__common__v1__instrumentation_scope__init)
-        scope.pointee.name = cString(ss.scope.name)
-        scope.pointee.version = cString(ss.scope.version)
+        scope.pointee.name = text(ss.scope.name)
+        scope.pointee.version = text(ss.scope.version)
         scope.pointee.n_attributes = ss.scope.attributes.count
         scope.pointee.attributes = pointers(ss.scope.attributes) { b, a in b.keyValue(a) }
         scope.pointee.dropped_attributes_count = ss.scope.droppedAttributesCount
         out.pointee.scope = scope
-        out.pointee.schema_url = cString(ss.schemaURL)
+        out.pointee.schema_url = text(ss.schemaURL)
         out.pointee.n_spans = ss.spans.count
         out.pointee.spans = pointers(ss.spans) { b, s in b.span(s) }
         return out
@@ -104,9 +105,9 @@ private struct MessageBuilder {
         out.pointee.trace_id = binary(s.traceID.bytes)
         out.pointee.span_id = binary(s.spanID.bytes)
         if let parent = s.parentSpanID { out.pointee.parent_span_id = binary(parent.bytes) }
-        out.pointee.trace_state = cString(s.traceState)
+        out.pointee.trace_state = text(s.traceState)
         out.pointee.flags = s.flags
-        out.pointee.name = cString(s.name)
+        out.pointee.name = text(s.name)
         out.pointee.kind = .init(rawValue: UInt32(bitPattern: s.kind.rawValue))
         out.pointee.start_time_unix_nano = s.startTimeUnixNano
         out.pointee.end_time_unix_nano = s.endTimeUnixNano
@@ -122,7 +123,7 @@ private struct MessageBuilder {
         if s.status != SpanStatus() {
             let status = make(CStatus.self, opentelemetry__proto__trace__v1__status__init)
             status.pointee.code = .init(rawValue: UInt32(bitPattern: s.status.code.rawValue))
-            status.pointee.message = cString(s.status.message)
+            status.pointee.message = text(s.status.message)
             out.pointee.status = status
         }
         return out
@@ -131,7 +132,7 @@ private struct MessageBuilder {
     func event(_ e: SpanEvent) -> UnsafeMutablePointer<CEvent> {
         let out = make(CEvent.self, opentelemetry__proto__trace__v1__span__event__init)
         out.pointee.time_unix_nano = e.timeUnixNano
-        out.pointee.name = cString(e.name)
+        out.pointee.name = text(e.name)
         out.pointee.n_attributes = e.attributes.count
         out.pointee.attributes = pointers(e.attributes) { b, a in b.keyValue(a) }
         out.pointee.dropped_attributes_count = e.droppedAttributesCount
@@ -142,7 +143,7 @@ private struct MessageBuilder {
         let out = make(CLink.self, opentelemetry__proto__trace__v1__span__link__init)
         out.pointee.trace_id = binary(l.traceID.bytes)
         out.pointee.span_id = binary(l.spanID.bytes)
-        out.pointee.trace_state = cString(l.traceState)
+        out.pointee.trace_state = text(l.traceState)
         out.pointee.n_attributes = l.attributes.count
         out.pointee.attributes = pointers(l.attributes) { b, a in b.keyValue(a) }
         out.pointee.dropped_attributes_count = l.droppedAttributesCount
@@ -152,7 +153,7 @@ private struct MessageBuilder {
 
     func keyValue(_ a: Attribute) -> UnsafeMutablePointer<CKeyValue> {
         let out = make(CKeyValue.self, opentelemetry__proto__common__v1__key_value__init)
-        out.pointee.key = cString(a.key)
+        out.pointee.key = text(a.key)
         out.pointee.value = anyValue(a.value)
         return out
     }
@@ -165,7 +166,7 @@ private struct MessageBuilder {
             break
         case .string(let s):
             out.pointee.value_case = .init(rawValue: 1)
-            out.pointee.string_value = cString(s)
+            out.pointee.string_value = text(s)
         case .bool(let b):
             out.pointee.value_case = .init(rawValue: 2)
             out.pointee.bool_value = b ? 1 : 0

@@ -1,3 +1,4 @@
+import CProtobufC
 import CTracegateShims
 
 #if canImport(Glibc)
@@ -16,8 +17,17 @@ import Glibc
 /// against a copy of their bytes kept here, so a hit costs no reference
 /// counting beyond the returned string's own.
 ///
+/// Strings are repaired, never cut: a NUL (which PostgreSQL cannot store and
+/// C strings end at) and invalid UTF-8 become U+FFFD with everything after
+/// them kept, and `repaired` counts the strings that needed it. Such strings
+/// are not cached.
+///
 /// One table serves one request on one thread; it is not shared.
 final class StringTable {
+    /// Strings that held a NUL or invalid UTF-8, for
+    /// `tracegate_receiver_strings_repaired_total`.
+    private(set) var repaired = 0
+
     private static let shortSlotCount = 512
     private static let slotCount = 256
     /// Strings longer than this are not worth remembering.
@@ -71,7 +81,45 @@ final class StringTable {
         return string(UnsafeRawBufferPointer(start: pointer, count: length))
     }
 
-    private func short(_ low: UInt64, _ high: UInt64, _ pointer: UnsafeMutablePointer<CChar>, _ length: Int) -> String {
+    /// The string of a protobuf `bytes` field (every string field of our
+    /// protos is declared `bytes`, which has the same wire format and keeps
+    /// the length that protobuf-c's NUL-terminated `string` loses).
+    func string(_ data: ProtobufCBinaryData) -> String {
+        let length = data.len
+        guard length > 0, let pointer = data.data else { return "" }
+        if length < 16 {
+            var low: UInt64 = 0
+            var high: UInt64 = 0
+            let flags = tg_short_words(pointer, length, &low, &high)
+            if flags == 0 { return short(low, high, UnsafeRawPointer(pointer), length) }
+            return repairing(UnsafeRawBufferPointer(start: pointer, count: length), flags: flags)
+        }
+        return string(UnsafeRawBufferPointer(start: pointer, count: length))
+    }
+
+    /// A string with a NUL or a byte above 0x7F (`tg_bytes_flags`): valid
+    /// UTF-8 without NUL as it is; otherwise repaired and counted.
+    @inline(never)
+    private func repairing(_ bytes: UnsafeRawBufferPointer, flags: UInt32) -> String {
+        if flags & 1 == 0 {
+            if let valid = String(validating: bytes, as: UTF8.self) { return valid }
+            repaired += 1
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        repaired += 1
+        var copy: [UInt8] = []
+        copy.reserveCapacity(bytes.count + 8)
+        for byte in bytes {
+            if byte == 0 {
+                copy.append(contentsOf: [0xEF, 0xBF, 0xBD])
+            } else {
+                copy.append(byte)
+            }
+        }
+        return String(decoding: copy, as: UTF8.self)
+    }
+
+    private func short(_ low: UInt64, _ high: UInt64, _ pointer: UnsafeRawPointer, _ length: Int) -> String {
         let words = shortWords, strings = shortStrings
         var h = (low ^ (high &* 0x9E37_79B9_7F4A_7C15)) &* 0xff51_afd7_ed55_8ccd
         h ^= h >> 29
@@ -84,9 +132,12 @@ final class StringTable {
         return s
     }
 
-    /// The string of UTF-8 `bytes` (invalid sequences become U+FFFD).
+    /// The string of UTF-8 `bytes`, repaired where it must be.
     func string(_ bytes: UnsafeRawBufferPointer) -> String {
         let length = bytes.count
+        if length == 0 { return "" }
+        let flags = tg_bytes_flags(bytes.baseAddress, length)
+        if flags != 0 { return repairing(bytes, flags: flags) }
         // Up to 15 bytes a String lives inline, without allocation: making it
         // is cheaper than hashing it.
         if length <= 15 || length > Self.maxLength { return String(decoding: bytes, as: UTF8.self) }

@@ -7,6 +7,9 @@ public struct DecodedRequest: Sendable {
     public var rejectedSpans: Int
     /// Empty when nothing was rejected; otherwise says why, for the first few.
     public var errorMessage: String
+    /// Strings that held a NUL or invalid UTF-8 and were stored with U+FFFD
+    /// in their place (everything else kept).
+    public var repairedStrings = 0
 
     public init(batch: SpanBatch, rejectedSpans: Int = 0, errorMessage: String = "") {
         self.batch = batch

@@ -169,7 +169,8 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
         }
         switch ingress.offer(decoded.batch) {
         case .accepted:
-            metrics.accepted(encoding: "protobuf", spans: decoded.batch.spanCount, rejected: decoded.rejectedSpans)
+            metrics.accepted(encoding: "protobuf", spans: decoded.batch.spanCount, rejected: decoded.rejectedSpans,
+                repairedStrings: decoded.repairedStrings)
             let payload = ExportResponseEncoder.encode(rejectedSpans: decoded.rejectedSpans, errorMessage: decoded.errorMessage)
             var body = context.channel.allocator.buffer(capacity: GRPCFraming.prefixSize + payload.count)
             GRPCFraming.write(payload, to: &body)

@@ -215,7 +215,8 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         switch ingress.offer(decoded.batch) {
         case .accepted:
-            metrics.accepted(encoding: encoding.label, spans: decoded.batch.spanCount, rejected: decoded.rejectedSpans)
+            metrics.accepted(encoding: encoding.label, spans: decoded.batch.spanCount, rejected: decoded.rejectedSpans,
+                repairedStrings: decoded.repairedStrings)
             let payload =
                 switch encoding {
                 case .protobuf: ExportResponseEncoder.encode(rejectedSpans: decoded.rejectedSpans, errorMessage: decoded.errorMessage)

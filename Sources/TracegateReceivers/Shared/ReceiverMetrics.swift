@@ -8,6 +8,8 @@ import TracegateCore
 /// - `tracegate_receiver_accepted_requests_total` and `_accepted_spans_total`
 /// - `tracegate_receiver_rejected_spans_total`: invalid spans dropped from
 ///   accepted requests and reported through OTLP partial success
+/// - `tracegate_receiver_strings_repaired_total`: strings of accepted
+///   requests that held a NUL or invalid UTF-8, kept with U+FFFD in its place
 /// - `tracegate_receiver_refused_requests_total` and `_refused_spans_total`
 ///   by `reason` (spans only when the request was decoded before its refusal)
 ///
@@ -42,8 +44,12 @@ public final class ReceiverMetrics: Sendable {
         self.transport = transport
     }
 
-    /// A request was acknowledged with `spans` spans kept and `rejected` invalid ones dropped.
-    public func accepted(encoding: String, spans: Int, rejected: Int) {
+    /// A request was acknowledged with `spans` spans kept, `rejected` invalid
+    /// ones dropped and `repairedStrings` strings repaired.
+    public func accepted(encoding: String, spans: Int, rejected: Int, repairedStrings: Int = 0) {
+        if repairedStrings > 0 {
+            counter("tracegate_receiver_strings_repaired_total", encoding, nil).increment(by: repairedStrings)
+        }
         counter("tracegate_receiver_accepted_requests_total", encoding, nil).increment()
         if spans > 0 { counter("tracegate_receiver_accepted_spans_total", encoding, nil).increment(by: spans) }
         if rejected > 0 { counter("tracegate_receiver_rejected_spans_total", encoding, nil).increment(by: rejected) }

@@ -283,11 +283,11 @@ static const ProtobufCFieldDescriptor opentelemetry__proto__common__v1__any_valu
     "string_value",
     1,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_BYTES,
     offsetof(Opentelemetry__Proto__Common__V1__AnyValue, value_case),
     offsetof(Opentelemetry__Proto__Common__V1__AnyValue, string_value),
     NULL,
-    &protobuf_c_empty_string,
+    NULL,
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -488,11 +488,11 @@ static const ProtobufCFieldDescriptor opentelemetry__proto__common__v1__key_valu
     "key",
     1,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_BYTES,
     0,   /* quantifier_offset */
     offsetof(Opentelemetry__Proto__Common__V1__KeyValue, key),
     NULL,
-    &protobuf_c_empty_string,
+    NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -552,11 +552,11 @@ static const ProtobufCFieldDescriptor opentelemetry__proto__common__v1__instrume
     "name",
     1,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_BYTES,
     0,   /* quantifier_offset */
     offsetof(Opentelemetry__Proto__Common__V1__InstrumentationScope, name),
     NULL,
-    &protobuf_c_empty_string,
+    NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -564,11 +564,11 @@ static const ProtobufCFieldDescriptor opentelemetry__proto__common__v1__instrume
     "version",
     2,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_BYTES,
     0,   /* quantifier_offset */
     offsetof(Opentelemetry__Proto__Common__V1__InstrumentationScope, version),
     NULL,
-    &protobuf_c_empty_string,
+    NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },

@@ -312,11 +312,11 @@ static const ProtobufCFieldDescriptor opentelemetry__proto__trace__v1__resource_
     "schema_url",
     3,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_BYTES,
     0,   /* quantifier_offset */
     offsetof(Opentelemetry__Proto__Trace__V1__ResourceSpans, schema_url),
     NULL,
-    &protobuf_c_empty_string,
+    NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -376,11 +376,11 @@ static const ProtobufCFieldDescriptor opentelemetry__proto__trace__v1__scope_spa
     "schema_url",
     3,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_BYTES,
     0,   /* quantifier_offset */
     offsetof(Opentelemetry__Proto__Trace__V1__ScopeSpans, schema_url),
     NULL,
-    &protobuf_c_empty_string,
+    NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -428,11 +428,11 @@ static const ProtobufCFieldDescriptor opentelemetry__proto__trace__v1__span__eve
     "name",
     2,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_BYTES,
     0,   /* quantifier_offset */
     offsetof(Opentelemetry__Proto__Trace__V1__Span__Event, name),
     NULL,
-    &protobuf_c_empty_string,
+    NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -517,11 +517,11 @@ static const ProtobufCFieldDescriptor opentelemetry__proto__trace__v1__span__lin
     "trace_state",
     3,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_BYTES,
     0,   /* quantifier_offset */
     offsetof(Opentelemetry__Proto__Trace__V1__Span__Link, trace_state),
     NULL,
-    &protobuf_c_empty_string,
+    NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -656,11 +656,11 @@ static const ProtobufCFieldDescriptor opentelemetry__proto__trace__v1__span__fie
     "trace_state",
     3,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_BYTES,
     0,   /* quantifier_offset */
     offsetof(Opentelemetry__Proto__Trace__V1__Span, trace_state),
     NULL,
-    &protobuf_c_empty_string,
+    NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -680,11 +680,11 @@ static const ProtobufCFieldDescriptor opentelemetry__proto__trace__v1__span__fie
     "name",
     5,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_BYTES,
     0,   /* quantifier_offset */
     offsetof(Opentelemetry__Proto__Trace__V1__Span, name),
     NULL,
-    &protobuf_c_empty_string,
+    NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -895,11 +895,11 @@ static const ProtobufCFieldDescriptor opentelemetry__proto__trace__v1__status__f
     "message",
     2,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
+    PROTOBUF_C_TYPE_BYTES,
     0,   /* quantifier_offset */
     offsetof(Opentelemetry__Proto__Trace__V1__Status, message),
     NULL,
-    &protobuf_c_empty_string,
+    NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },

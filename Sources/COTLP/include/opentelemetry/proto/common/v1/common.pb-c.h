@@ -50,7 +50,7 @@ struct  Opentelemetry__Proto__Common__V1__AnyValue
   ProtobufCMessage base;
   Opentelemetry__Proto__Common__V1__AnyValue__ValueCase value_case;
   union {
-    char *string_value;
+    ProtobufCBinaryData string_value;
     protobuf_c_boolean bool_value;
     int64_t int_value;
     double double_value;
@@ -102,7 +102,7 @@ struct  Opentelemetry__Proto__Common__V1__KeyValueList
 struct  Opentelemetry__Proto__Common__V1__KeyValue
 {
   ProtobufCMessage base;
-  char *key;
+  ProtobufCBinaryData key;
   Opentelemetry__Proto__Common__V1__AnyValue *value;
   /*
    * String-table index of the key (profiles only); `key` is used otherwise.
@@ -111,7 +111,7 @@ struct  Opentelemetry__Proto__Common__V1__KeyValue
 };
 #define OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&opentelemetry__proto__common__v1__key_value__descriptor) \
-    , (char *)protobuf_c_empty_string, NULL, 0 }
+    , {0,NULL}, NULL, 0 }
 
 
 /*
@@ -123,8 +123,8 @@ struct  Opentelemetry__Proto__Common__V1__InstrumentationScope
   /*
    * Empty name means unknown scope.
    */
-  char *name;
-  char *version;
+  ProtobufCBinaryData name;
+  ProtobufCBinaryData version;
   size_t n_attributes;
   Opentelemetry__Proto__Common__V1__KeyValue **attributes;
   /*
@@ -134,7 +134,7 @@ struct  Opentelemetry__Proto__Common__V1__InstrumentationScope
 };
 #define OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&opentelemetry__proto__common__v1__instrumentation_scope__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0 }
+    , {0,NULL}, {0,NULL}, 0,NULL, 0 }
 
 
 /*

@@ -101,11 +101,11 @@ struct  Opentelemetry__Proto__Trace__V1__ResourceSpans
   /*
    * Schema URL of the resource data (not of scope_spans).
    */
-  char *schema_url;
+  ProtobufCBinaryData schema_url;
 };
 #define OPENTELEMETRY__PROTO__TRACE__V1__RESOURCE_SPANS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&opentelemetry__proto__trace__v1__resource_spans__descriptor) \
-    , NULL, 0,NULL, (char *)protobuf_c_empty_string }
+    , NULL, 0,NULL, {0,NULL} }
 
 
 /*
@@ -120,11 +120,11 @@ struct  Opentelemetry__Proto__Trace__V1__ScopeSpans
   /*
    * Schema URL of the span and event data.
    */
-  char *schema_url;
+  ProtobufCBinaryData schema_url;
 };
 #define OPENTELEMETRY__PROTO__TRACE__V1__SCOPE_SPANS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&opentelemetry__proto__trace__v1__scope_spans__descriptor) \
-    , NULL, 0,NULL, (char *)protobuf_c_empty_string }
+    , NULL, 0,NULL, {0,NULL} }
 
 
 /*
@@ -134,14 +134,14 @@ struct  Opentelemetry__Proto__Trace__V1__Span__Event
 {
   ProtobufCMessage base;
   uint64_t time_unix_nano;
-  char *name;
+  ProtobufCBinaryData name;
   size_t n_attributes;
   Opentelemetry__Proto__Common__V1__KeyValue **attributes;
   uint32_t dropped_attributes_count;
 };
 #define OPENTELEMETRY__PROTO__TRACE__V1__SPAN__EVENT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&opentelemetry__proto__trace__v1__span__event__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0,NULL, 0 }
+    , 0, {0,NULL}, 0,NULL, 0 }
 
 
 /*
@@ -152,7 +152,7 @@ struct  Opentelemetry__Proto__Trace__V1__Span__Link
   ProtobufCMessage base;
   ProtobufCBinaryData trace_id;
   ProtobufCBinaryData span_id;
-  char *trace_state;
+  ProtobufCBinaryData trace_state;
   size_t n_attributes;
   Opentelemetry__Proto__Common__V1__KeyValue **attributes;
   uint32_t dropped_attributes_count;
@@ -163,7 +163,7 @@ struct  Opentelemetry__Proto__Trace__V1__Span__Link
 };
 #define OPENTELEMETRY__PROTO__TRACE__V1__SPAN__LINK__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&opentelemetry__proto__trace__v1__span__link__descriptor) \
-    , {0,NULL}, {0,NULL}, (char *)protobuf_c_empty_string, 0,NULL, 0, 0 }
+    , {0,NULL}, {0,NULL}, {0,NULL}, 0,NULL, 0, 0 }
 
 
 /*
@@ -183,7 +183,7 @@ struct  Opentelemetry__Proto__Trace__V1__Span
   /*
    * W3C tracestate header value.
    */
-  char *trace_state;
+  ProtobufCBinaryData trace_state;
   /*
    * Empty for a root span.
    */
@@ -192,7 +192,7 @@ struct  Opentelemetry__Proto__Trace__V1__Span
    * Bits 0-7: W3C trace flags. Bits 8-9: remote-parent info (see SpanFlags).
    */
   uint32_t flags;
-  char *name;
+  ProtobufCBinaryData name;
   Opentelemetry__Proto__Trace__V1__Span__SpanKind kind;
   /*
    * Nanoseconds since the Unix epoch.
@@ -212,7 +212,7 @@ struct  Opentelemetry__Proto__Trace__V1__Span
 };
 #define OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&opentelemetry__proto__trace__v1__span__descriptor) \
-    , {0,NULL}, {0,NULL}, (char *)protobuf_c_empty_string, {0,NULL}, 0, (char *)protobuf_c_empty_string, OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_UNSPECIFIED, 0, 0, 0,NULL, 0, 0,NULL, 0, 0,NULL, 0, NULL }
+    , {0,NULL}, {0,NULL}, {0,NULL}, {0,NULL}, 0, {0,NULL}, OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_UNSPECIFIED, 0, 0, 0,NULL, 0, 0,NULL, 0, 0,NULL, 0, NULL }
 
 
 /*
@@ -224,12 +224,12 @@ struct  Opentelemetry__Proto__Trace__V1__Status
   /*
    * Developer-facing error message.
    */
-  char *message;
+  ProtobufCBinaryData message;
   Opentelemetry__Proto__Trace__V1__Status__StatusCode code;
 };
 #define OPENTELEMETRY__PROTO__TRACE__V1__STATUS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&opentelemetry__proto__trace__v1__status__descriptor) \
-    , (char *)protobuf_c_empty_string, OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_UNSET }
+    , {0,NULL}, OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_UNSET }
 
 
 /* Opentelemetry__Proto__Trace__V1__TracesData methods */
