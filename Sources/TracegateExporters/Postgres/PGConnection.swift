@@ -136,14 +136,21 @@ final class PGConnection: @unchecked Sendable {
         }
         var sqlState = ""
         var message = Self.errorText(conn)
+        var serverContext = ""
+        var primary = ""
         if let result {
             if let s = PQresultErrorField(result, Int32(UInt8(ascii: "C"))) { sqlState = String(cString: s) }
+            if let c = PQresultErrorField(result, Int32(UInt8(ascii: "W"))) { serverContext = String(cString: c) }
+            if let m = PQresultErrorField(result, Int32(UInt8(ascii: "M"))) { primary = String(cString: m) }
             if let m = PQresultErrorMessage(result) {
                 let text = String(cString: m).trimmingTrailingNewlines
                 if !text.isEmpty { message = text }
             }
         }
-        return PostgresError(code: code, sqlState: sqlState, message: message, context: context)
+        var error = PostgresError(code: code, sqlState: sqlState, message: message, context: context)
+        error.serverContext = serverContext
+        error.serverMessage = primary.isEmpty ? message : primary
+        return error
     }
 
     private static func errorText(_ conn: OpaquePointer) -> String {

@@ -18,6 +18,11 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// What Tracegate was doing ("COPY into trace_spans", a migration name, …).
     public var context: String
+    /// The server's CONTEXT field ("COPY trace_spans_20261204, line 751, …"),
+    /// empty when it sent none.
+    public var serverContext: String = ""
+    /// The server's primary message alone (no CONTEXT or DETAIL lines).
+    public var serverMessage: String = ""
 
     public init(code: Code, sqlState: String = "", message: String, context: String) {
         self.code = code
@@ -36,6 +41,22 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         if code == .schemaTooNew { return false }
         let cls = sqlState.prefix(2)
         return cls != "22" && cls != "23"
+    }
+
+    /// A data error (SQLSTATE classes 22 and 23) other than a unique
+    /// violation, which the exporter answers with its duplicate-skipping path:
+    /// the rows themselves are refused, and splitting the batch can isolate them.
+    var rejectsData: Bool {
+        let cls = sqlState.prefix(2)
+        return (cls == "22" || cls == "23") && sqlState != "23505"
+    }
+
+    /// The 1-based row of a COPY stream the server failed on, from its
+    /// CONTEXT field ("COPY t, line 751" or "COPY t, line 751, column name: …").
+    var copyLine: Int? {
+        guard serverContext.hasPrefix("COPY "), let range = serverContext.range(of: ", line ") else { return nil }
+        let digits = serverContext[range.upperBound...].prefix(while: \.isNumber)
+        return Int(digits)
     }
 
     public var description: String {

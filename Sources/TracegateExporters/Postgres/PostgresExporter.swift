@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import Synchronization
 import TracegateCore
 
@@ -106,6 +107,7 @@ public final class PostgresExporter: SpanExporter {
         let partition = direct ? plan.onlyDay : nil
         let table = partition?.partitionName ?? "trace_spans"
         let context = "COPY into \(table)"
+        var spansCopied = false
         do throws(PostgresError) {
             try connection.execute("BEGIN", context: context)
             // The rows are encoded whole before they are sent: streaming them
@@ -121,6 +123,7 @@ public final class PostgresExporter: SpanExporter {
             try connection.endCopy(sent: sent, context: context) {
                 summaries = TraceSummarySQL.encode(TraceSummary.summarize(batch))
             }
+            spansCopied = true
             try connection.copy(TraceSummarySQL.copyStatement, payload: summaries, context: "COPY trace summaries")
             try connection.execute(TraceSummarySQL.foldAndCommit, context: "updating traces")
         } catch let error where error.sqlState == "23505" {
@@ -128,6 +131,11 @@ public final class PostgresExporter: SpanExporter {
             logger.debug("batch repeats stored spans; writing it through the staging table", metadata: ["spans": "\(batch.spanCount)"])
             try writeSkippingDuplicates(
                 SpanCopyEncoder.encode(batch, maxAttributeValueBytes: config.maxAttributeValueSize), connection)
+        } catch let error where error.rejectsData && !spansCopied {
+            // The server refused rows for their data: find them, store the rest.
+            _ = try? connection.execute("ROLLBACK", context: context)
+            logger.debug("the server rejected rows of the batch; isolating them", metadata: ["spans": "\(batch.spanCount)", "error": "\(error)"])
+            try writeIsolatingRejects(batch, table: table, connection)
         } catch let error where error.sqlState == "42P01" && partition != nil {
             // The partition was dropped behind this process's back (retention
             // run elsewhere): forget it and let the parent route the rows.
@@ -138,6 +146,93 @@ public final class PostgresExporter: SpanExporter {
             if connection.isHealthy { _ = try? connection.execute("ROLLBACK", context: context) }
             throw error
         }
+    }
+
+    /// The split mode, after a COPY of the whole batch failed on its data:
+    /// within one transaction, ranges of the batch's rows (in COPY order) are
+    /// copied each under a savepoint. A range that fails for its data is
+    /// rolled back to its savepoint and split: around the row the server
+    /// named (the rows before it, that row alone, the rows after it), or in
+    /// halves when it named none. A row that fails alone is rejected: logged,
+    /// counted, and left out of the `traces` summaries, which are written and
+    /// committed in the same transaction as on the fast path.
+    private func writeIsolatingRejects(_ batch: SpanBatch, table: String, _ connection: PGConnection) throws(PostgresError) {
+        let context = "COPY into \(table) (isolating rejected rows)"
+        let (payload, rowStarts) = SpanCopyEncoder.encodeWithRowOffsets(batch, maxAttributeValueBytes: config.maxAttributeValueSize)
+        let count = rowStarts.count - 1
+        let statement = SpanCopyEncoder.copyStatement(table: table)
+        var rejected: [Int: PostgresError] = [:]
+        try connection.execute("BEGIN", context: context)
+        do throws(PostgresError) {
+            // Popped from the end: pushed last-first, so rows go in COPY order.
+            var stack: [Range<Int>] = [0..<count]
+            while let range = stack.popLast() {
+                if range.isEmpty { continue }
+                try connection.execute("SAVEPOINT tg_rows", context: context)
+                do throws(PostgresError) {
+                    try connection.copy(statement, payload: SpanCopyEncoder.slice(payload, rowStarts: rowStarts, range), context: context)
+                    try connection.execute("RELEASE SAVEPOINT tg_rows", context: context)
+                } catch let error where error.rejectsData {
+                    try connection.execute("ROLLBACK TO SAVEPOINT tg_rows; RELEASE SAVEPOINT tg_rows", context: context)
+                    if range.count == 1 {
+                        rejected[range.lowerBound] = error
+                    } else if let line = error.copyLine, line >= 1, line <= range.count {
+                        let bad = range.lowerBound + line - 1
+                        stack.append((bad + 1)..<range.upperBound)
+                        stack.append(bad..<(bad + 1))
+                        stack.append(range.lowerBound..<bad)
+                    } else {
+                        let mid = range.lowerBound + range.count / 2
+                        stack.append(mid..<range.upperBound)
+                        stack.append(range.lowerBound..<mid)
+                    }
+                }
+            }
+            let kept = reportRejected(batch, rejected)
+            if kept.isEmpty {
+                try connection.execute("COMMIT", context: context)
+            } else {
+                try connection.copy(
+                    TraceSummarySQL.copyStatement, payload: TraceSummarySQL.encode(TraceSummary.summarize(kept)),
+                    context: "COPY trace summaries")
+                try connection.execute(TraceSummarySQL.foldAndCommit, context: "updating traces")
+            }
+        } catch {
+            if connection.isHealthy { _ = try? connection.execute("ROLLBACK", context: context) }
+            throw error
+        }
+    }
+
+    /// Logs and counts the rejected rows (indexes in COPY order); returns the
+    /// batch without them.
+    private func reportRejected(_ batch: SpanBatch, _ rejected: [Int: PostgresError]) -> SpanBatch {
+        if rejected.isEmpty { return batch }
+        var kept = batch
+        var index = 0
+        for r in kept.resourceSpans.indices {
+            for s in kept.resourceSpans[r].scopeSpans.indices {
+                let spans = kept.resourceSpans[r].scopeSpans[s].spans
+                var keep: [Span] = []
+                keep.reserveCapacity(spans.count)
+                for span in spans {
+                    if let error = rejected[index] {
+                        logger.warning(
+                            "PostgreSQL rejected a span; dropping it",
+                            metadata: [
+                                "trace_id": "\(span.traceID.hex)", "span_id": "\(span.spanID.hex)",
+                                "sqlstate": "\(error.sqlState)", "message": "\(error.serverMessage)",
+                            ])
+                        Counter(label: "tracegate_exporter_spans_rejected_total", dimensions: [("exporter", id), ("reason", String(error.sqlState.prefix(2)))])
+                            .increment()
+                    } else {
+                        keep.append(span)
+                    }
+                    index += 1
+                }
+                kept.resourceSpans[r].scopeSpans[s].spans = keep
+            }
+        }
+        return kept
     }
 
     private func writeSkippingDuplicates(_ payload: [UInt8], _ connection: PGConnection) throws(PostgresError) {

@@ -48,6 +48,45 @@ enum SpanCopyEncoder {
         return w.out
     }
 
+    /// As `encode`, and the byte offset where each row starts (plus the
+    /// trailer's offset last), in COPY order: the split mode sends ranges of
+    /// rows as `header + rows + trailer` without encoding them again.
+    static func encodeWithRowOffsets(_ batch: SpanBatch, maxAttributeValueBytes: Int = 0) -> (payload: [UInt8], rowStarts: [Int]) {
+        var w = JSONWriter(into: [], maxValueBytes: maxAttributeValueBytes)
+        var starts: [Int] = []
+        starts.reserveCapacity(batch.spanCount + 1)
+        w.out.append(contentsOf: Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00])
+        appendInt32(0, &w.out)
+        appendInt32(0, &w.out)
+        for rs in batch.resourceSpans {
+            let serviceName = rs.resource.serviceName
+            var resourceJSON = JSONWriter(into: [1], maxValueBytes: maxAttributeValueBytes)
+            resourceJSON.attributes(rs.resource.attributes)
+            for ss in rs.scopeSpans {
+                ss.spans.withUnsafeBufferPointer { spans in
+                    for i in spans.indices {
+                        starts.append(w.out.count)
+                        appendRow(spans.baseAddress! + i, serviceName: serviceName, scope: ss.scope, resourceJSON: resourceJSON.out, &w)
+                    }
+                }
+            }
+        }
+        starts.append(w.out.count)
+        appendInt16(-1, &w.out)
+        return (w.out, starts)
+    }
+
+    /// The COPY stream of rows `range` of a payload from `encodeWithRowOffsets`.
+    static func slice(_ payload: [UInt8], rowStarts: [Int], _ range: Range<Int>) -> [UInt8] {
+        let header = 19
+        var out: [UInt8] = []
+        out.reserveCapacity(header + rowStarts[range.upperBound] - rowStarts[range.lowerBound] + 2)
+        out.append(contentsOf: payload[0..<header])
+        out.append(contentsOf: payload[rowStarts[range.lowerBound]..<rowStarts[range.upperBound]])
+        appendInt16(-1, &out)
+        return out
+    }
+
     @inline(__always)
     private static func appendRow(
         _ span: UnsafePointer<Span>, serviceName: String, scope: InstrumentationScope, resourceJSON: [UInt8], _ w: inout JSONWriter
