@@ -98,7 +98,7 @@ def main() -> None:
                                     kv(b"long", ld(1, b"\xf0\x9f\x98" + b"a" * 40))])],
         resource=ld(1, kv(b"service.name", ld(1, b"svc\x00"))))
     # Huge repeated counts: many empty spans and attributes.
-    seeds["many_spans.binpb"] = request([span(b"s%d" % i) for i in range(2000)])
+    seeds["many_empty_spans.binpb"] = request([span(b"s%d" % i) for i in range(2000)])
     seeds["many_attributes.binpb"] = request([span(b"s", [kv(b"k%d" % i, vi(3, i)) for i in range(3000)])])
     # Extreme numbers: end before start, max timestamps, int64 min, NaN and
     # infinities, a huge dropped count, an unknown enum.
