@@ -10,11 +10,14 @@ import TracegateCore
         let a = b.admit(acceptedAt: t0)
         let c = b.admit(acceptedAt: t0 + .seconds(1))
         let d = b.admit(acceptedAt: t0 + .seconds(2))
-        #expect(!b.finish(c))
+        let movedC = b.finish(c)
+        #expect(!movedC)
         #expect(b.watermark == .since(t0))
-        #expect(b.finish(a))
+        let movedA = b.finish(a)
+        #expect(movedA)
         #expect(b.watermark == .since(t0 + .seconds(2)))
-        #expect(b.finish(d))
+        let movedD = b.finish(d)
+        #expect(movedD)
         #expect(b.watermark == .none)
     }
 
