@@ -398,3 +398,39 @@ def test_memory_store_dead_letter_file_and_retry_dead(gateway: GatewayLauncher, 
         assert dead.read_text().strip() == ""
     finally:
         late.stop()
+
+
+def test_traces_whose_spans_wait_out_a_postgres_outage_are_notified_once_with_every_span(
+        db: Database, gateway: GatewayLauncher, sink: NotificationSink, pg_cluster: Any) -> None:
+    """Root + one child stored, then PostgreSQL stops; the other two children
+    are acknowledged (queued) while it is down for longer than inactivity.
+    The backlog holds the conclusions: each trace is notified once, with all 4 spans."""
+    config = conclusion_config(db.dsn, sink.url, inactivity="3s", max_wait="10s")
+    config["exporters"]["postgres"]["retry_on_failure"] = {"initial_interval": "200ms", "max_interval": "1s", "randomization_factor": 0}
+    gw = gateway.start(config)
+    traces: list[tuple[bytes, bytes]] = []
+    first: list = []
+    for _ in range(50):
+        trace_id, root = new_trace_id(), new_span_id()
+        traces.append((trace_id, root))
+        first.append(make_span(trace_id=trace_id, span_id=root, name="GET /cart"))
+        first.append(make_span(trace_id=trace_id, span_id=new_span_id(), parent_span_id=root, name="child-0"))
+    post(gw, first)
+    db.wait_for_spans(100, timeout=10)
+
+    with pg_cluster.stopped():
+        rest: list = []
+        for trace_id, root in traces:
+            for i in (1, 2):
+                rest.append(make_span(trace_id=trace_id, span_id=new_span_id(), parent_span_id=root, name=f"child-{i}"))
+        post(gw, rest)
+        time.sleep(8.0)  # longer than inactivity
+        assert sink.delivered() == [], "a trace concluded while its acknowledged spans waited for PostgreSQL"
+
+    wait_until(lambda: len(sink.delivered_trace_ids()) >= 50, 20, "50 notifications")
+    time.sleep(1.5)  # a duplicate would arrive by now
+    bodies = [item for r in sink.delivered() for item in (r.json if isinstance(r.json, list) else [r.json])]
+    assert len(bodies) == 50
+    assert sorted(b["trace_id"] for b in bodies) == sorted(t.hex() for t, _ in traces)
+    assert all(b["span_count"] == 4 for b in bodies), sorted(b["span_count"] for b in bodies)
+    assert all(b["complete"] is True and b["updated"] is False for b in bodies)

@@ -70,6 +70,7 @@ public struct PipelineGraph {
                 exporter: exporter, config: queueConfig, retry: retry, logger: logger,
                 persistence: try Self.openPersistence(exporter: name, queueConfig, logger: logger), coalesceSpans: coalesce[name] ?? 0)
         }
+        Self.watchBacklogs(config, graph.queues)
         for p in config.pipelines {
             let queues = p.exporters.map { graph.queues[$0]! }
             let hoisted = Self.hoistedBatch(p, config)  // see PipelineGraph+PersistentQueue.swift
@@ -132,5 +133,27 @@ struct QueueService: Service {
         queue.start()
         try? await gracefulShutdown()
         await queue.shutdown(deadline: .now + timeout)
+    }
+}
+
+extension PipelineGraph {
+    /// Tells each conclusion exporter which queues' acknowledged-but-unstored
+    /// spans hold its conclusions back: the postgres store reads what the
+    /// postgres exporters of its pipelines stored, so their queues; the memory
+    /// store counts what it observed, so its own queue.
+    static func watchBacklogs(_ config: TracegateConfig, _ queues: [String: SendingQueue]) {
+        for (name, queue) in queues {
+            guard let conclusion = queue.exporter as? ConclusionExporter else { continue }
+            switch conclusion.config.store {
+            case .memory:
+                conclusion.backlogs.watch(queue)
+            case .postgres:
+                var feeding: Set<String> = []
+                for p in config.pipelines where p.exporters.contains(name) {
+                    for e in p.exporters { if case .postgres = config.exporters[e]! { feeding.insert(e) } }
+                }
+                for e in feeding.sorted() { conclusion.backlogs.watch(queues[e]!) }
+            }
+        }
     }
 }

@@ -99,6 +99,8 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
         var batch: SpanBatch
         /// Log records holding this batch (none for an in-memory queue).
         var sequences: [UInt64]
+        /// This batch's place in `backlog` (several once coalesced).
+        var tickets: [UnstoredBacklog.Ticket]
     }
 
     private let condition = NSCondition()
@@ -108,6 +110,8 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
     private var closing = false
     private var abandoned = false
     private var liveConsumers = 0
+    private var backlog = UnstoredBacklog()
+    private var watermarkObservers: [@Sendable () -> Void] = []
 
     public let exporter: any SpanExporter
     public let config: SendingQueueConfig
@@ -144,7 +148,7 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
         for record in persistence.log.takeRecovered() {
             do {
                 let batch = try persistence.codec.decode(record.payload)
-                batches.append(Entry(batch: batch, sequences: [record.sequence]))
+                batches.append(Entry(batch: batch, sequences: [record.sequence], tickets: [backlog.admit(acceptedAt: nil)]))
                 spans += batch.spanCount
             } catch {
                 logger.error("persistent queue: a record passed its checksum but does not decode; skipped", metadata: ["error": "\(error)"])
@@ -232,9 +236,26 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
             stats.diskBytes = persistence.log.diskBytes
             diskBytesGauge.record(stats.diskBytes)
         }
-        batches.append(Entry(batch: batch, sequences: sequences))
+        batches.append(Entry(batch: batch, sequences: sequences, tickets: [backlog.admit(acceptedAt: .now)]))
         stats.queuedSpans += count
         condition.signal()
+        condition.unlock()
+    }
+
+    /// When the oldest acknowledged span this queue has not finished with
+    /// was accepted (see `UnstoredBacklog`): conclusions wait for it.
+    public var watermark: UnstoredBacklog.Watermark {
+        condition.lock()
+        defer { condition.unlock() }
+        return backlog.watermark
+    }
+
+    /// Calls `observer` (on a consumer thread, no lock held) each time the
+    /// watermark moves, so that a store holding conclusions wakes then
+    /// instead of polling. Register before `start`.
+    public func onWatermarkMoved(_ observer: @escaping @Sendable () -> Void) {
+        condition.lock()
+        watermarkObservers.append(observer)
         condition.unlock()
     }
 
@@ -318,7 +339,13 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
                 stats.diskBytes = persistence.log.diskBytes
                 diskBytesGauge.record(stats.diskBytes)
             }
+            // Given up on (dropped, or left in the log at shutdown) counts as
+            // finished too: nothing will store those spans in this process.
+            var moved = false
+            for ticket in entry.tickets where backlog.finish(ticket) { moved = true }
+            let observers = moved ? watermarkObservers : []
             condition.unlock()
+            for observer in observers { observer() }
         }
         condition.lock()
         liveConsumers -= 1
@@ -332,12 +359,13 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
         while head == batches.count && !closing { condition.wait() }
         guard head < batches.count, !abandoned else { return nil }
         var batch = batches[head]
-        batches[head] = Entry(batch: SpanBatch(), sequences: [])
+        batches[head] = Entry(batch: SpanBatch(), sequences: [], tickets: [])
         head += 1
         while coalesceSpans > 0, head < batches.count, batch.batch.spanCount + batches[head].batch.spanCount <= coalesceSpans {
             batch.batch.append(contentsOf: batches[head].batch)
             batch.sequences += batches[head].sequences
-            batches[head] = Entry(batch: SpanBatch(), sequences: [])
+            batch.tickets += batches[head].tickets
+            batches[head] = Entry(batch: SpanBatch(), sequences: [], tickets: [])
             head += 1
         }
         if head > 1024 && head * 2 > batches.count {

@@ -11,6 +11,8 @@ public final class ConclusionExporter: SpanExporter {
     public let id: String
     public let config: ConclusionExporterConfig
     private let store: any ConclusionStore
+    /// The queues whose backlog holds conclusions back; the graph fills it.
+    public let backlogs = BacklogWatch()
 
     public init(id: String, config: ConclusionExporterConfig, logger: Logger) {
         self.id = id
@@ -19,8 +21,8 @@ public final class ConclusionExporter: SpanExporter {
         logger[metadataKey: "exporter"] = "\(id)"
         let metrics = ConclusionMetrics(exporter: id, latePolicy: config.lateSpans.rawValue)
         switch config.store {
-        case .postgres: store = PostgresConclusionStore(id: id, config: config, logger: logger, metrics: metrics)
-        case .memory: store = MemoryConclusionStore(id: id, config: config, logger: logger, metrics: metrics)
+        case .postgres: store = PostgresConclusionStore(id: id, config: config, logger: logger, metrics: metrics, backlogs: backlogs)
+        case .memory: store = MemoryConclusionStore(id: id, config: config, logger: logger, metrics: metrics, backlogs: backlogs)
         }
     }
 

@@ -21,6 +21,12 @@ struct ConclusionMetrics: Sendable {
     /// `tracegate_conclusion_evicted_total`: memory store: traces concluded
     /// early because `max_traces` were open.
     let evicted: Counter
+    /// `tracegate_conclusion_hold_seconds`: how far conclusions are held
+    /// behind the clock because acknowledged spans are not stored (postgres
+    /// store) or not observed (memory store) yet: the age of the oldest such
+    /// span, 0 without a backlog. Every trace that would be due within it
+    /// waits, and its notification latency grows by as much.
+    let hold: Gauge
     /// `tracegate_conclusion_late_traces_total{policy}`: traces that got spans after they concluded (once per batch or timer).
     let lateTraces: Counter
 
@@ -35,8 +41,11 @@ struct ConclusionMetrics: Sendable {
         delivered = Counter(label: "tracegate_conclusion_notifications_delivered_total", dimensions: d)
         deadLetters = Counter(label: "tracegate_conclusion_dead_letters_total", dimensions: d)
         evicted = Counter(label: "tracegate_conclusion_evicted_total", dimensions: d)
+        hold = Gauge(label: "tracegate_conclusion_hold_seconds", dimensions: d)
         lateTraces = Counter(label: "tracegate_conclusion_late_traces_total", dimensions: d + [("policy", latePolicy)])
     }
+
+    func recordHold(lag: Duration) { hold.record(max(0, lag.timeInterval)) }
 
     func concluded(complete: Bool, count: Int = 1) {
         guard count > 0 else { return }

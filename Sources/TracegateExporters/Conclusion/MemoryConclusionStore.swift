@@ -28,9 +28,14 @@ final class MemoryConclusionStore: ConclusionStore, @unchecked Sendable {
     private var readyHead = 0
     private var waiting: [Pending] = []
     private let deadLetters: DeadLetterFile
+    /// This exporter's own sending queue: spans it acknowledged and has not
+    /// observed yet hold conclusions back (`ConclusionHorizon`).
+    private let backlogs: BacklogWatch
+    private let started = ContinuousClock.now
 
-    init(id: String, config: ConclusionExporterConfig, logger: Logger, metrics: ConclusionMetrics) {
+    init(id: String, config: ConclusionExporterConfig, logger: Logger, metrics: ConclusionMetrics, backlogs: BacklogWatch) {
         self.id = id
+        self.backlogs = backlogs
         self.config = config
         self.logger = logger
         self.metrics = metrics
@@ -57,6 +62,7 @@ final class MemoryConclusionStore: ConclusionStore, @unchecked Sendable {
     }
 
     func start() {
+        backlogs.onMoved { [threads] in threads.wakeAll() }
         var bodies: [(String, @Sendable () -> Void)] = [("tg-\(id)-timers", { [self] in trackLoop() })]
         for i in 0..<config.workers { bodies.append(("tg-\(id)-deliver-\(i)", { [self] in deliverLoop() })) }
         threads.start(bodies)
@@ -97,14 +103,20 @@ final class MemoryConclusionStore: ConclusionStore, @unchecked Sendable {
         threads.condition.lock()
         defer { threads.condition.unlock() }
         while !threads.isStoppingLocked {
-            let due = table.popDue(now: .now)
+            let now = ContinuousClock.now
+            let horizon = backlogs.horizon(now: now)
+            metrics.recordHold(lag: horizon.lag(now: now) ?? (now - started))
+            let due = horizon.instant.map { table.popDue(now: $0) } ?? []
             if !due.isEmpty {
                 enqueueLocked(due)
                 metrics.open.record(table.openCount)
                 threads.condition.broadcast()
                 continue
             }
-            threads.waitLocked(until: table.nextWake())
+            // Held: a deadline passed but unobserved spans are older than it.
+            // The queue wakes this thread when its watermark moves.
+            let wake = table.nextWake()
+            if let wake, wake <= now { threads.waitLocked(until: nil) } else { threads.waitLocked(until: wake) }
         }
     }
 

@@ -14,6 +14,14 @@ import TracegateCore
 /// every `sweep_interval` concludes what no timer covers (after a restart, or
 /// when the replica that received a trace is gone).
 ///
+/// Backlogs: while the postgres exporters of the pipeline hold acknowledged
+/// spans not stored yet (queued, retrying through an outage, replayed from a
+/// persistent queue), both the timers and the SQL measure inactivity against
+/// the acceptance of the oldest of them rather than the clock
+/// (`ConclusionHorizon`): the window passed to the database grows by the
+/// horizon's lag, and nothing concludes while spans of unknown age wait. The
+/// queues wake the timer thread when their watermark moves.
+///
 /// Delivery: `workers` threads each lock up to `batch_size` due outbox rows
 /// with `FOR UPDATE SKIP LOCKED` in a transaction, POST them, and delete them
 /// (2xx), reschedule them, or move them to `notification_dead_letters`,
@@ -35,9 +43,12 @@ final class PostgresConclusionStore: ConclusionStore, @unchecked Sendable {
     private var absentSince: [TraceID: ContinuousClock.Instant] = [:]
     /// How often idle deliverers look for rows other replicas concluded, or retries.
     private let pollInterval: Duration
+    private let backlogs: BacklogWatch
+    private let started = ContinuousClock.now
 
-    init(id: String, config: ConclusionExporterConfig, logger: Logger, metrics: ConclusionMetrics) {
+    init(id: String, config: ConclusionExporterConfig, logger: Logger, metrics: ConclusionMetrics, backlogs: BacklogWatch) {
         self.id = id
+        self.backlogs = backlogs
         self.config = config
         self.logger = logger
         self.metrics = metrics
@@ -64,6 +75,7 @@ final class PostgresConclusionStore: ConclusionStore, @unchecked Sendable {
     }
 
     func start() {
+        backlogs.onMoved { [threads] in threads.wakeAll() }
         var bodies: [(String, @Sendable () -> Void)] = [("tg-\(id)-timers", { [self] in trackLoop() })]
         for i in 0..<config.workers { bodies.append(("tg-\(id)-deliver-\(i)", { [self] in deliverLoop() })) }
         threads.start(bodies)
@@ -78,25 +90,33 @@ final class PostgresConclusionStore: ConclusionStore, @unchecked Sendable {
         var nextSweep = ContinuousClock.now
         while !threads.isStopping {
             let now = ContinuousClock.now
+            let horizon = backlogs.horizon(now: now)
+            let lag = horizon.lag(now: now)
+            metrics.recordHold(lag: lag ?? (now - started))
             threads.condition.lock()
-            let due = timers.popExpired(now: now, limit: 5000)
+            let due = horizon.instant.map { timers.popExpired(now: $0, limit: 5000) } ?? []
             threads.condition.unlock()
-            let sweepDue = now >= nextSweep
+            // Spans of unknown age wait: no trace may conclude, not even by the sweep.
+            let sweepDue = now >= nextSweep && lag != nil
             if due.isEmpty && !sweepDue {
                 threads.condition.lock()
-                let wake = [timers.nextWake(), nextSweep].compactMap { $0 }.min()
+                // Held timers (due by the clock, not by the horizon) wait for
+                // the watermark to move, which wakes this thread.
+                let timer = timers.nextWake().flatMap { $0 > now ? $0 : nil }
+                let wake = [timer, nextSweep > now ? nextSweep : nil].compactMap { $0 }.min()
                 threads.waitLocked(until: wake)
                 threads.condition.unlock()
                 continue
             }
+            let window = lag?.timeInterval ?? 0
             do throws(PostgresError) {
                 let c: PGConnection
                 if let open = connection { c = open } else { c = try connect() }
                 connection = c
-                if !due.isEmpty { try conclude(due, c) }
+                if !due.isEmpty { try conclude(due, c, hold: window) }
                 if sweepDue {
                     nextSweep = now + config.sweepInterval
-                    try sweep(c)
+                    try sweep(c, hold: window)
                 }
             } catch {
                 logger.warning("trace conclusion failed; retrying", metadata: ["error": "\(error)"])
@@ -121,11 +141,13 @@ final class PostgresConclusionStore: ConclusionStore, @unchecked Sendable {
         return c
     }
 
-    private var seconds: (inactivity: String, maxWait: String) {
-        ("\(config.inactivity.timeInterval)", "\(config.maxWait.timeInterval)")
+    /// The windows in seconds, each grown by `hold`, the horizon's lag.
+    private func seconds(hold: Double) -> (inactivity: String, maxWait: String) {
+        ("\(config.inactivity.timeInterval + hold)", "\(config.maxWait.timeInterval + hold)")
     }
 
-    private func conclude(_ due: [TraceID], _ c: PGConnection) throws(PostgresError) {
+    private func conclude(_ due: [TraceID], _ c: PGConnection, hold: Double) throws(PostgresError) {
+        let seconds = seconds(hold: hold)
         let list = "{" + due.map(\.hex).joined(separator: ",") + "}"
         let renotify = config.lateSpans == .renotify ? "true" : "false"
         let concluded = try c.execute(
@@ -166,7 +188,8 @@ final class PostgresConclusionStore: ConclusionStore, @unchecked Sendable {
         metrics.open.record(timers.count)
     }
 
-    private func sweep(_ c: PGConnection) throws(PostgresError) {
+    private func sweep(_ c: PGConnection, hold: Double) throws(PostgresError) {
+        let seconds = seconds(hold: hold)
         try c.execute(ConclusionSQL.cleanDelivered, context: "removing notifications delivered before a crash")
         let limit = 2000
         while !threads.isStopping {
