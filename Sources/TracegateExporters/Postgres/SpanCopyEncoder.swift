@@ -23,6 +23,22 @@ enum SpanCopyEncoder {
     static let postgresEpochOffsetMicros: Int64 = 946_684_800_000_000
 
     static func encode(_ batch: SpanBatch, maxAttributeValueBytes: Int = 0) -> [UInt8] {
+        var noOffsets: [Int]? = nil
+        return encode(batch, maxAttributeValueBytes: maxAttributeValueBytes, rowStarts: &noOffsets)
+    }
+
+    /// As `encode`, and the byte offset where each row starts (plus the
+    /// trailer's offset last), in COPY order: the split mode sends ranges of
+    /// rows as `header + rows + trailer` without encoding them again.
+    static func encodeWithRowOffsets(_ batch: SpanBatch, maxAttributeValueBytes: Int = 0) -> (payload: [UInt8], rowStarts: [Int]) {
+        var starts: [Int]? = []
+        starts!.reserveCapacity(batch.spanCount + 1)
+        let payload = encode(batch, maxAttributeValueBytes: maxAttributeValueBytes, rowStarts: &starts)
+        return (payload, starts!)
+    }
+
+    /// The one encoder of both: `rowStarts`, when not nil, gets each row's offset.
+    private static func encode(_ batch: SpanBatch, maxAttributeValueBytes: Int, rowStarts: inout [Int]?) -> [UInt8] {
         var w = JSONWriter(into: [], maxValueBytes: maxAttributeValueBytes)
         w.out.reserveCapacity(64 + batch.spanCount * 512)
         w.out.append(contentsOf: Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00])
@@ -39,41 +55,15 @@ enum SpanCopyEncoder {
                 // spans` would copy each (a retain and release per field).
                 ss.spans.withUnsafeBufferPointer { spans in
                     for i in spans.indices {
+                        rowStarts?.append(w.out.count)
                         appendRow(spans.baseAddress! + i, serviceName: serviceName, scope: ss.scope, resourceJSON: resourceJSON.out, &w)
                     }
                 }
             }
         }
+        rowStarts?.append(w.out.count)
         appendInt16(-1, &w.out)
         return w.out
-    }
-
-    /// As `encode`, and the byte offset where each row starts (plus the
-    /// trailer's offset last), in COPY order: the split mode sends ranges of
-    /// rows as `header + rows + trailer` without encoding them again.
-    static func encodeWithRowOffsets(_ batch: SpanBatch, maxAttributeValueBytes: Int = 0) -> (payload: [UInt8], rowStarts: [Int]) {
-        var w = JSONWriter(into: [], maxValueBytes: maxAttributeValueBytes)
-        var starts: [Int] = []
-        starts.reserveCapacity(batch.spanCount + 1)
-        w.out.append(contentsOf: Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00])
-        appendInt32(0, &w.out)
-        appendInt32(0, &w.out)
-        for rs in batch.resourceSpans {
-            let serviceName = rs.resource.serviceName
-            var resourceJSON = JSONWriter(into: [1], maxValueBytes: maxAttributeValueBytes)
-            resourceJSON.attributes(rs.resource.attributes)
-            for ss in rs.scopeSpans {
-                ss.spans.withUnsafeBufferPointer { spans in
-                    for i in spans.indices {
-                        starts.append(w.out.count)
-                        appendRow(spans.baseAddress! + i, serviceName: serviceName, scope: ss.scope, resourceJSON: resourceJSON.out, &w)
-                    }
-                }
-            }
-        }
-        starts.append(w.out.count)
-        appendInt16(-1, &w.out)
-        return (w.out, starts)
     }
 
     /// The COPY stream of rows `range` of a payload from `encodeWithRowOffsets`.
