@@ -93,10 +93,14 @@ int tg_otlp_check_nesting(const uint8_t *data, size_t size, int limit, tg_nestin
             level--;
             continue;
         }
+        /* Keys as protobuf-c reads them: at most five bytes, and only a first
+         * byte without field bits is refused; a longer encoding of field 0
+         * (0x80 0x00) is an unknown field to it, so it is one here too. */
+        size_t key_start = pos;
         uint64_t key;
-        if (!tg_varint(data, &pos, ends[level], &key)) return TG_NESTING_MALFORMED;
+        if (!tg_varint(data, &pos, ends[level], &key) || pos - key_start > 5) return TG_NESTING_MALFORMED;
+        if ((data[key_start] & 0xf8) == 0) return TG_NESTING_MALFORMED;
         uint64_t field = key >> 3;
-        if (field == 0) return TG_NESTING_MALFORMED;
         switch (key & 7) {
         case 0: {
             uint64_t ignored;

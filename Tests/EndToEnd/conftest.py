@@ -4,6 +4,8 @@ PostgreSQL (a fresh database per test), real HTTP clients.
 The environment comes from scripts/test (`make test`):
 
   TRACEGATE_BIN           the binary under test
+  TRACEGATE_RELEASE_BIN   its release build, for test_hostile_clients.py, whose
+                          latency targets are for the binary people run
   TRACEGATE_TEST_DSN      libpq DSN of a throwaway cluster (database tracegate)
   TRACEGATE_TEST_PG_DIR   the cluster's directory, for `scripts/pg stop|start`
   TRACEGATE_TEST_PG_PORT  its port
@@ -48,6 +50,25 @@ def tracegate_bin() -> str:
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
         pytest.fail(f"TRACEGATE_BIN={path} is not an executable file (build it with `swift build`)", pytrace=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def release_bin() -> str:
+    path = _require_env("TRACEGATE_RELEASE_BIN")
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        pytest.fail(f"TRACEGATE_RELEASE_BIN={path} is not an executable file "
+                    "(build it with `swift build -c release --product tracegate`)", pytrace=False)
+    return path
+
+
+@pytest.fixture
+def release_gateway(release_bin: str, tmp_path: Path) -> Iterator[GatewayLauncher]:
+    """As `gateway`, with the release build."""
+    launcher = GatewayLauncher(release_bin, tmp_path)
+    yield launcher
+    failures = launcher.stop_all()
+    if failures:
+        pytest.fail("\n\n".join(failures), pytrace=False)
 
 
 @pytest.fixture(scope="session")

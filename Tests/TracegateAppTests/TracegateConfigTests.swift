@@ -54,6 +54,72 @@ import TracegateCore
         #expect(config.telemetry.shutdownTimeout == .seconds(3))
     }
 
+    @Test func readsTheConnectionLimitsOfBothProtocols() throws {
+        let config = try TracegateConfig.parse(
+            yaml: """
+                receivers:
+                  otlp:
+                    protocols:
+                      http: { endpoint: "127.0.0.1:0", idle_timeout: 5s, max_connections: 64 }
+                      grpc:
+                        endpoint: "127.0.0.1:0"
+                        read_timeout: 2s
+                        max_connections: 32
+                        keepalive: { server_parameters: { max_connection_idle: 10s, max_connection_age: 1h } }
+                exporters:
+                  nop:
+                service:
+                  pipelines:
+                    traces: { receivers: [otlp], exporters: [nop] }
+                """, file: "gw.yaml", environment: [:])
+        guard case .otlp(let otlp) = config.receivers["otlp"], let http = otlp.http, let grpc = otlp.grpc else {
+            Issue.record("otlp receiver missing")
+            return
+        }
+        #expect(http.idleTimeout == .seconds(5) && http.maxConnections == 64)
+        #expect(grpc.readTimeout == .seconds(2) && grpc.maxConnections == 32)
+        #expect(grpc.maxConnectionIdle == .seconds(10) && grpc.maxConnectionAge == .seconds(3600))
+        // Defaults: the collector's for keepalive (none), ours for the rest.
+        let defaults = try TracegateConfig.parse(
+            yaml: """
+                receivers: { otlp: { protocols: { http: {}, grpc: {} } } }
+                exporters: { nop: }
+                service: { pipelines: { traces: { receivers: [otlp], exporters: [nop] } } }
+                """, file: "gw.yaml", environment: [:])
+        guard case .otlp(let plain) = defaults.receivers["otlp"], let h = plain.http, let g = plain.grpc else {
+            Issue.record("otlp receiver missing")
+            return
+        }
+        #expect(h.idleTimeout == .seconds(60) && g.readTimeout == .seconds(30) && g.maxConnections == 0)
+        #expect(g.maxConnectionIdle == nil && g.maxConnectionAge == nil)
+    }
+
+    @Test func connectionLimitProblemsCarryTheirLines() {
+        let found = problems("""
+            receivers:
+              otlp:
+                protocols:
+                  http: { idle_timeout: -1s }
+                  grpc:
+                    read_timeout: 0s
+                    keepalive:
+                      server_parameters: { max_connection_idle: 0s, max_connection_time: 1s }
+            exporters:
+              nop:
+            service:
+              pipelines:
+                traces: { receivers: [otlp], exporters: [nop] }
+            """)
+        #expect(found.contains { $0.contains("gw.yaml:4") && $0.contains("receivers.otlp.protocols.http.idle_timeout") })
+        #expect(found.contains { $0.contains("gw.yaml:6") && $0.contains("receivers.otlp.protocols.grpc.read_timeout: must be greater than zero") })
+        #expect(found.contains {
+            $0.contains("gw.yaml:8") && $0.contains("receivers.otlp.protocols.grpc.keepalive.server_parameters.max_connection_idle: must be greater than zero")
+        })
+        #expect(found.contains {
+            $0.contains("gw.yaml:8") && $0.contains("receivers.otlp.protocols.grpc.keepalive.server_parameters.max_connection_time: unknown key")
+        })
+    }
+
     @Test func reportsAllProblemsWithLinesAndPaths() {
         let found = problems("""
             receivers:

@@ -79,6 +79,24 @@ import TracegateCore
         #expect(throws: OTLPDecodeError.self) { _ = try OTLPProtobufDecoder.decode([0x0B, 0x0C]) }
     }
 
+    /// Found by `make fuzz`: protobuf-c refuses a key whose first byte has no
+    /// field bits (0x00-0x07) but takes field 0 written in two bytes
+    /// (0x80 0x00) as an unknown field. The walk must not refuse what
+    /// protobuf-c takes, deep inside a message it enters.
+    @Test func aFieldZeroKeyInTwoBytesIsAnUnknownFieldAsForProtobufC() throws {
+        // 40 arrays (level 85) around an AnyValue that holds the odd key and its varint:
+        // long enough for the walk to enter it instead of skipping it.
+        var inner: [UInt8] = [0x80, 0x00, 0x01]
+        for _ in 0..<40 { inner = lengthDelimited(5, lengthDelimited(1, inner)) }  // AnyValue{array_value{values}}
+        let keyValue = [0x0A, 0x01, 0x64] + lengthDelimited(2, inner)
+        let span: [UInt8] = lengthDelimited(1, [UInt8](repeating: 1, count: 16)) + lengthDelimited(2, [UInt8](repeating: 2, count: 8))
+            + [0x2A, 0x01, 0x73] + lengthDelimited(9, keyValue)
+        let request = lengthDelimited(1, lengthDelimited(2, lengthDelimited(2, span)))
+        _ = try OTLPProtobufDecoder.decode(request)
+        // A key of six bytes is refused, as protobuf-c refuses it.
+        #expect(throws: OTLPDecodeError.self) { _ = try OTLPProtobufDecoder.decode([0x88, 0x80, 0x80, 0x80, 0x80, 0x00, 0x01]) }
+    }
+
     @Test(arguments: [99, 100]) func jsonAcceptsUpToTheLimit(level: Int) throws {
         let value = Self.value(deepestAt: level)
         let json = OTLPJSONRequestEncoder.encode(Self.batch(value))

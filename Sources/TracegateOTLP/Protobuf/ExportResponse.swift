@@ -37,6 +37,7 @@ public struct RPCStatus: Sendable, Equatable {
     /// gRPC status codes used by OTLP.
     public enum Code: Int32, Sendable {
         case invalidArgument = 3
+        case deadlineExceeded = 4
         case resourceExhausted = 8
         case failedPrecondition = 9
         case `internal` = 13

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHPACK
 import NIOHTTP2
+import NIOSSL
 import TracegateCore
 import TracegateOTLP
 
@@ -34,17 +35,43 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
     private let logger: Logger
     private let auth: BearerAuth?
     private let metrics: ReceiverMetrics
+    private let readTimeout: TimeAmount
     private var state = State.awaitingHeaders
+    /// Ends a call whose request has not arrived whole within `read_timeout`.
+    private var readDeadline: Scheduled<Void>?
 
     init(
         maxMessageSize: Int, ingress: PipelineIngress, logger: Logger, auth: BearerAuth? = nil,
-        metrics: ReceiverMetrics = ReceiverMetrics(receiver: "otlp", transport: "grpc")
+        metrics: ReceiverMetrics = ReceiverMetrics(receiver: "otlp", transport: "grpc"),
+        readTimeout: Duration = .seconds(30)
     ) {
         self.maxMessageSize = maxMessageSize
         self.ingress = ingress
         self.logger = logger
         self.auth = auth
         self.metrics = metrics
+        self.readTimeout = .nanoseconds(readTimeout.nanoseconds)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        readDeadline?.cancel()
+        readDeadline = nil
+    }
+
+    /// A call that trickles its message in (or never ends it) is answered
+    /// DEADLINE_EXCEEDED and reset, so it cannot hold a stream and its
+    /// buffer for long.
+    private func armReadDeadline(_ context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        readDeadline = context.eventLoop.scheduleTask(in: readTimeout) {
+            let (handler, context) = bound.value
+            handler.readDeadline = nil
+            guard case .reading = handler.state else { return }
+            handler.metrics.refused(encoding: "protobuf", reason: .timeout)
+            handler.fail(
+                context, GRPCFailure(code: .deadlineExceeded, message: "request message not received within read_timeout"),
+                requestEnded: false, counted: true)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -76,7 +103,7 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
                     return
                 }
                 state = .reading(GRPCUnaryMessageReader(limit: maxMessageSize, compressionAllowed: gzip, allocator: context.channel.allocator))
-                if headers.endStream { finish(context) }
+                if headers.endStream { finish(context) } else { armReadDeadline(context) }
             }
         case .reading:
             // Clients may end the request with trailers.
@@ -138,6 +165,7 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
         case .resourceExhausted: .tooLarge
         case .invalidArgument: .decode
         case .unavailable: .pipelineFull
+        case .deadlineExceeded: .timeout
         default: .unsupported
         }
     }
@@ -151,6 +179,8 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
     private func finish(_ context: ChannelHandlerContext) {
         guard case .reading(let reader) = state else { return }
         state = .done
+        readDeadline?.cancel()
+        readDeadline = nil
         let message: GRPCRequestMessage
         switch reader.finish() {
         case .failure(let failure):
@@ -227,6 +257,8 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
     /// sending, RST_STREAM(NO_ERROR) then tells it to stop (RFC 9113 §8.1).
     private func fail(_ context: ChannelHandlerContext, _ failure: GRPCFailure, requestEnded: Bool, counted: Bool = false) {
         state = .done
+        readDeadline?.cancel()
+        readDeadline = nil
         if !counted {
             logger.debug("refusing gRPC call", metadata: ["grpc-status": "\(failure.code.rawValue)", "reason": "\(failure.message)"])
             metrics.refused(encoding: "protobuf", reason: Self.refusalReason(failure.code))
@@ -248,15 +280,90 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
 
 /// Closes a connection on an error NIOHTTP2 reports (it has already sent
 /// GOAWAY for protocol errors).
+///
+/// Errors that mean the peer broke or abused the protocol (rapid reset,
+/// CONTINUATION and control-frame floods, oversized header lists, bad
+/// frames: NIOHTTP2's own defences) are counted as `protocol` refusals, so
+/// an attack shows in the metrics and the receiver's throttled warning.
 final class GRPCConnectionErrorHandler: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
 
     private let logger: Logger
+    private let metrics: ReceiverMetrics?
+    private var counted = false
 
-    init(logger: Logger) { self.logger = logger }
+    init(logger: Logger, metrics: ReceiverMetrics? = nil) {
+        self.logger = logger
+        self.metrics = metrics
+    }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.debug("gRPC connection error", metadata: ["error": "\(error)"])
+        if !counted && !(error is NIOSSLError) && !(error is ChannelError) && !(error is IOError) {
+            counted = true
+            metrics?.refused(encoding: "unknown", reason: .protocolError, detail: "\(type(of: error))")
+        }
         context.close(promise: nil)
+    }
+}
+
+/// `read_timeout` for a new gRPC connection: the client's preface and first
+/// SETTINGS frame must arrive within it, or the connection is closed. A
+/// connection that says nothing (or trickles its preface) cannot hold a
+/// slot; once the preface is in, calls have their own deadline and idle
+/// connections `max_connection_idle`.
+final class HTTP2PrefaceDeadline: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTP2Frame
+    typealias InboundOut = HTTP2Frame
+
+    private let timeout: TimeAmount
+    private let metrics: ReceiverMetrics?
+    private var timer: Scheduled<Void>?
+
+    init(timeout: Duration, metrics: ReceiverMetrics?) {
+        self.timeout = .nanoseconds(timeout.nanoseconds)
+        self.metrics = metrics
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { arm(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        arm(context)
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // NIOHTTP2 passes a frame on only after the preface, and the first
+        // frame a client must send is its SETTINGS.
+        if timer != nil {
+            timer?.cancel()
+            timer = nil
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        }
+        context.fireChannelRead(data)
+    }
+
+    private func arm(_ context: ChannelHandlerContext) {
+        guard timer == nil else { return }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: timeout) {
+            let (handler, context) = bound.value
+            handler.timer = nil
+            handler.metrics?.refused(encoding: "unknown", reason: .timeout)
+            context.close(promise: nil)
+        }
     }
 }

@@ -58,10 +58,14 @@ public final class OTLPGRPCReceiver: Service {
 
         let (connectionConfiguration, streamConfiguration) = Self.http2Configuration(config)
         let managerConfiguration = NIOHTTP2ServerConnectionManagementHandler.Configuration(
-            maxIdleTime: nil, maxAge: nil, maxGraceTime: Self.shutdownGrace, keepalive: nil)
+            maxIdleTime: config.maxConnectionIdle.map { .nanoseconds($0.nanoseconds) },
+            maxAge: config.maxConnectionAge.map { .nanoseconds($0.nanoseconds) },
+            maxGraceTime: Self.shutdownGrace, keepalive: nil)
         let maxMessageSize = config.maxRecvMsgSize
+        let readTimeout = config.readTimeout
         let auth = config.auth
-        let metrics = ReceiverMetrics(receiver: id, transport: "grpc")
+        let metrics = ReceiverMetrics(receiver: id, transport: "grpc", logger: logger)
+        let counter = ConnectionCounter(limit: config.maxConnections)
         // Built before binding: a broken certificate is a start-up error.
         let tlsContext = try config.tls?.makeServerContext(applicationProtocols: ["h2"])
         let tlsFailures = TLSHandshakeGuard.failureCounter(receiver: id, protocol: "grpc")
@@ -71,6 +75,12 @@ public final class OTLPGRPCReceiver: Service {
                 channel.eventLoop.makeCompletedFuture {
                     // A connection accepted while the receiver stops is not served.
                     guard connections.insert(channel) else { throw ChannelError.ioOnClosedChannel }
+                    // Over max_connections: closed at once, before a byte is read.
+                    guard counter.tryAcquire() else {
+                        metrics.refused(encoding: "unknown", reason: .connectionLimit)
+                        throw ChannelError.ioOnClosedChannel
+                    }
+                    channel.closeFuture.whenComplete { _ in counter.release() }
                     let manager = NIOHTTP2ServerConnectionManagementHandler(
                         eventLoop: channel.eventLoop, configuration: managerConfiguration)
                     let sync = channel.pipeline.syncOperations
@@ -86,11 +96,13 @@ public final class OTLPGRPCReceiver: Service {
                         stream.eventLoop.makeCompletedFuture {
                             try stream.pipeline.syncOperations.addHandler(
                                 OTLPGRPCStreamHandler(
-                                    maxMessageSize: maxMessageSize, ingress: ingress, logger: logger, auth: auth, metrics: metrics))
+                                    maxMessageSize: maxMessageSize, ingress: ingress, logger: logger, auth: auth, metrics: metrics,
+                                    readTimeout: readTimeout))
                         }
                     }
                     try sync.addHandler(manager)
-                    try sync.addHandler(GRPCConnectionErrorHandler(logger: logger))
+                    try sync.addHandler(HTTP2PrefaceDeadline(timeout: readTimeout, metrics: metrics))
+                    try sync.addHandler(GRPCConnectionErrorHandler(logger: logger, metrics: metrics))
                 }
             }
             .bind(host: config.host, port: config.port)

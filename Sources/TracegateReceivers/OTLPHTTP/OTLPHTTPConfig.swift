@@ -13,6 +13,11 @@ public struct OTLPHTTPConfig: Sendable, Equatable {
     /// its first byte (or from the connection's start); slower clients are
     /// disconnected.
     public var readTimeout: Duration = .seconds(30)
+    /// Longest time a keep-alive connection may sit idle between requests
+    /// before it is closed; zero: no limit. Frees the slots of clients that
+    /// connect and then say nothing (with `max_connections` set, such clients
+    /// would otherwise keep others out).
+    public var idleTimeout: Duration = .seconds(60)
     /// Most connections served at once; 0 means no limit. Connections above
     /// it are closed as soon as they are accepted.
     public var maxConnections: Int = 0
@@ -51,6 +56,8 @@ public struct OTLPHTTPConfig: Sendable, Equatable {
         if !c.tracesURLPath.hasPrefix("/") { map.report("traces_url_path", "must start with /") }
         c.readTimeout = map.duration("read_timeout", default: c.readTimeout)
         if c.readTimeout <= .zero { map.report("read_timeout", "must be greater than zero") }
+        c.idleTimeout = map.duration("idle_timeout", default: c.idleTimeout)
+        if c.idleTimeout < .zero { map.report("idle_timeout", "must not be negative") }
         c.maxConnections = map.int("max_connections", default: c.maxConnections, range: 0...1_000_000)
         if map.has("tls") { c.tls = ReceiverTLSConfig.read(map.map("tls")) }
         map.finish()

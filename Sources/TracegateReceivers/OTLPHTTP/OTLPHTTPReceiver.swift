@@ -28,7 +28,7 @@ public final class OTLPHTTPReceiver: Service {
         let handlerConfig = config
         let handlerLogger = logger
         let connections = ConnectionCounter(limit: config.maxConnections)
-        let metrics = ReceiverMetrics(receiver: id, transport: "http")
+        let metrics = ReceiverMetrics(receiver: id, transport: "http", logger: logger)
         // Built before binding: a broken certificate is a start-up error.
         let tlsContext = try config.tls?.makeServerContext(applicationProtocols: ["http/1.1"])
         let tlsFailures = TLSHandshakeGuard.failureCounter(receiver: id, protocol: "http")
@@ -42,7 +42,8 @@ public final class OTLPHTTPReceiver: Service {
                         throw ChannelError.ioOnClosedChannel
                     }
                     channel.closeFuture.whenComplete { _ in connections.release() }
-                    let deadline = HTTPReadDeadline(timeout: handlerConfig.readTimeout, logger: handlerLogger, metrics: metrics)
+                    let deadline = HTTPReadDeadline(
+                        timeout: handlerConfig.readTimeout, idleTimeout: handlerConfig.idleTimeout, logger: handlerLogger, metrics: metrics)
                     let sync = channel.pipeline.syncOperations
                     // Before TLS, so that read_timeout bounds the handshake too.
                     try sync.addHandler(deadline)
