@@ -65,7 +65,12 @@ static inline int tg_varint(const uint8_t *data, size_t *pos, size_t end, uint64
     return 0;
 }
 
-int tg_otlp_check_nesting(const uint8_t *data, size_t size, int limit, tg_nesting_report *report) {
+/* The walk, in two versions the compiler makes from this one: `track` 0 for
+ * the pass every request takes, which keeps no path (a few stores per field
+ * less); `track` 1 for the second pass made only when the first found the
+ * limit passed, to say where. */
+static inline __attribute__((always_inline)) int tg_walk(const uint8_t *data, size_t size, int limit,
+                                                         tg_nesting_report *report, const int track) {
     /* One frame per message being read: where it ends and its type. Level 0
      * is the request; a frame is pushed only for a message that could nest
      * past the limit, so the stack never holds more than limit + 1 frames. */
@@ -76,19 +81,15 @@ int tg_otlp_check_nesting(const uint8_t *data, size_t size, int limit, tg_nestin
      * below 16), which is the index of a repeated element. */
     uint32_t seen[TG_NESTING_PATH_LEVELS][16];
 
-    report->depth = 0;
-    report->levels = 0;
-    if (limit < 0 || limit > TG_NESTING_MAX_LIMIT) return TG_NESTING_MALFORMED;
-    if (data == NULL) return size == 0 ? TG_NESTING_OK : TG_NESTING_MALFORMED;
-
     int level = 0;
     ends[0] = size;
     types[0] = TG_M_REQUEST;
-    memset(seen[0], 0, sizeof seen[0]);
+    if (track) memset(seen[0], 0, sizeof seen[0]);
     size_t pos = 0;
 
     for (;;) {
-        if (pos == ends[level]) {
+        size_t end = ends[level];
+        if (pos == end) {
             if (level == 0) return TG_NESTING_OK;
             level--;
             continue;
@@ -96,31 +97,43 @@ int tg_otlp_check_nesting(const uint8_t *data, size_t size, int limit, tg_nestin
         /* Keys as protobuf-c reads them: at most five bytes, and only a first
          * byte without field bits is refused; a longer encoding of field 0
          * (0x80 0x00) is an unknown field to it, so it is one here too. */
-        size_t key_start = pos;
+        uint8_t first = data[pos];
+        if ((first & 0xf8) == 0) return TG_NESTING_MALFORMED;
         uint64_t key;
-        if (!tg_varint(data, &pos, ends[level], &key) || pos - key_start > 5) return TG_NESTING_MALFORMED;
-        if ((data[key_start] & 0xf8) == 0) return TG_NESTING_MALFORMED;
-        uint64_t field = key >> 3;
+        if (first < 0x80) {
+            key = first;
+            pos++;
+        } else {
+            size_t key_start = pos;
+            if (!tg_varint(data, &pos, end, &key) || pos - key_start > 5) return TG_NESTING_MALFORMED;
+        }
         switch (key & 7) {
         case 0: {
-            uint64_t ignored;
-            if (!tg_varint(data, &pos, ends[level], &ignored)) return TG_NESTING_MALFORMED;
+            /* Skipped: ten bytes at most, the last without its top bit. */
+            size_t stop = end - pos < 10 ? end : pos + 10;
+            while (pos < stop && (data[pos] & 0x80)) pos++;
+            if (pos == stop) return TG_NESTING_MALFORMED;
+            pos++;
             break;
         }
         case 1:
-            if (ends[level] - pos < 8) return TG_NESTING_MALFORMED;
+            if (end - pos < 8) return TG_NESTING_MALFORMED;
             pos += 8;
             break;
         case 5:
-            if (ends[level] - pos < 4) return TG_NESTING_MALFORMED;
+            if (end - pos < 4) return TG_NESTING_MALFORMED;
             pos += 4;
             break;
         case 2: {
             uint64_t length;
-            if (!tg_varint(data, &pos, ends[level], &length)) return TG_NESTING_MALFORMED;
-            if (length > ends[level] - pos) return TG_NESTING_MALFORMED;
-            int child = tg_child_type(types[level], field);
-            if (level < TG_NESTING_PATH_LEVELS) {
+            if (pos < end && data[pos] < 0x80) {
+                length = data[pos++];
+            } else if (!tg_varint(data, &pos, end, &length)) {
+                return TG_NESTING_MALFORMED;
+            }
+            if (length > end - pos) return TG_NESTING_MALFORMED;
+            uint64_t field = key >> 3;
+            if (track && level < TG_NESTING_PATH_LEVELS) {
                 report->path[level].type = types[level];
                 report->path[level].field = (uint32_t)field;
                 report->path[level].index = field < 16 ? seen[level][field] : 0;
@@ -130,7 +143,12 @@ int tg_otlp_check_nesting(const uint8_t *data, size_t size, int limit, tg_nestin
              * a length), so a message of `length` bytes can hold at most
              * length / 2 more levels: one that cannot pass the limit is
              * skipped unread, which is nearly every attribute value. */
-            if (child < 0 || (uint64_t)(level + 1) + length / 2 <= (uint64_t)limit) {
+            if ((uint64_t)(level + 1) + length / 2 <= (uint64_t)limit) {
+                pos += (size_t)length;
+                break;
+            }
+            int child = tg_child_type(types[level], field);
+            if (child < 0) {
                 pos += (size_t)length;
                 break;
             }
@@ -142,7 +160,7 @@ int tg_otlp_check_nesting(const uint8_t *data, size_t size, int limit, tg_nestin
             level++;
             ends[level] = pos + (size_t)length;
             types[level] = (uint8_t)child;
-            if (level < TG_NESTING_PATH_LEVELS) memset(seen[level], 0, sizeof seen[level]);
+            if (track && level < TG_NESTING_PATH_LEVELS) memset(seen[level], 0, sizeof seen[level]);
             break;
         }
         default:
@@ -151,4 +169,16 @@ int tg_otlp_check_nesting(const uint8_t *data, size_t size, int limit, tg_nestin
             return TG_NESTING_MALFORMED;
         }
     }
+}
+
+int tg_otlp_check_nesting(const uint8_t *data, size_t size, int limit, tg_nesting_report *report) {
+    report->depth = 0;
+    report->levels = 0;
+    if (limit < 0 || limit > TG_NESTING_MAX_LIMIT) return TG_NESTING_MALFORMED;
+    if (data == NULL) return size == 0 ? TG_NESTING_OK : TG_NESTING_MALFORMED;
+    int outcome = tg_walk(data, size, limit, report, 0);
+    if (outcome != TG_NESTING_TOO_DEEP) return outcome;
+    /* The same bytes again, keeping the path this time: the same verdict,
+     * found at the same place. */
+    return tg_walk(data, size, limit, report, 1);
 }

@@ -97,6 +97,57 @@ import TracegateCore
         #expect(throws: OTLPDecodeError.self) { _ = try OTLPProtobufDecoder.decode([0x88, 0x80, 0x80, 0x80, 0x80, 0x00, 0x01]) }
     }
 
+    /// `value` wrapped in arrays until it sits at `level` (odd, >= 5).
+    static func wrapped(_ value: AnyValue, at level: Int) -> AnyValue {
+        var v = value
+        for _ in 0..<(level - 5) / 2 { v = .array([v]) }
+        return v
+    }
+
+    /// Kvlists count three levels each (KeyValueList, KeyValue, AnyValue), and
+    /// an empty message past the limit is past it too, as in the wire walk.
+    @Test func kvlistsAndEmptyMessagesAtTheLimit() throws {
+        let accepted: [AnyValue] = [
+            Self.wrapped(.kvlist([]), at: 99),  // KeyValueList at 100
+            Self.wrapped(.kvlist([Attribute("k", .empty)]), at: 97),  // KeyValue at 99, its empty AnyValue at 100
+            Self.wrapped(.array([]), at: 99),  // ArrayValue at 100
+        ]
+        for value in accepted {
+            let decoded = try OTLPProtobufDecoder.decode(OTLPProtobufEncoder.encode(Self.batch(value)))
+            #expect(decoded.batch.resourceSpans[0].scopeSpans[0].spans[0].attributes[key: "deep"] == value)
+        }
+        let refused: [AnyValue] = [
+            Self.wrapped(.kvlist([Attribute("k", .int(1))]), at: 99),  // KeyValue at 101
+            Self.wrapped(.kvlist([Attribute("k", .kvlist([]))]), at: 97),  // AnyValue at 100 holding a KeyValueList at 101
+            Self.wrapped(.array([.array([])]), at: 99),  // AnyValue at 101
+        ]
+        for value in refused {
+            do {
+                _ = try OTLPProtobufDecoder.decode(OTLPProtobufEncoder.encode(Self.batch(value)))
+                Issue.record("accepted a value past the limit: \(value)")
+            } catch {
+                #expect(error.message == Self.expectedMessage)
+            }
+        }
+    }
+
+    /// Nested values are unpacked by the decoder, not by protobuf-c's unpack
+    /// of the request: their bytes must still be valid messages.
+    @Test func aMalformedNestedValueRefusesTheRequest() {
+        // AnyValue{array_value: bytes 0x0A 0x05 ...}: a length past the end.
+        let value: [UInt8] = lengthDelimited(5, [0x0A, 0x05, 0x12])
+        let keyValue = [0x0A, 0x01, 0x64] + lengthDelimited(2, value)
+        let span: [UInt8] = lengthDelimited(1, [UInt8](repeating: 1, count: 16)) + lengthDelimited(2, [UInt8](repeating: 2, count: 8))
+            + [0x2A, 0x01, 0x73] + lengthDelimited(9, keyValue)
+        let request = lengthDelimited(1, lengthDelimited(2, lengthDelimited(2, span)))
+        do {
+            _ = try OTLPProtobufDecoder.decode(request)
+            Issue.record("a malformed nested value was accepted")
+        } catch {
+            #expect(error.message == "request body is not a valid ExportTraceServiceRequest protobuf message")
+        }
+    }
+
     @Test(arguments: [99, 100]) func jsonAcceptsUpToTheLimit(level: Int) throws {
         let value = Self.value(deepestAt: level)
         let json = OTLPJSONRequestEncoder.encode(Self.batch(value))

@@ -1,3 +1,4 @@
+import CProtobufC
 import Testing
 @testable import TracegateOTLP
 
@@ -33,6 +34,31 @@ import Glibc
             for gap in 0..<20 {
                 atPageEnd(bytes, gap: gap) { pointer in
                     #expect(table.string(pointer) == String(decoding: bytes, as: UTF8.self), "length \(length), gap \(gap)")
+                }
+            }
+        }
+    }
+
+    /// The `bytes` path for short strings reads two words where a page
+    /// allows and masks what lies past the string: a NUL or a non-ASCII byte
+    /// at any position, and whatever follows the string in memory, must give
+    /// what repairing the bytes gives.
+    @Test func shortBytesWithANulOrNonASCIIAtEveryPositionAndPageOffset() {
+        for length in 1...15 {
+            for position in -1..<length {
+                for odd: UInt8 in [0x00, 0xC3, 0xFF] where position >= 0 || odd == 0x00 {
+                    var bytes = (0..<length).map { UInt8(ascii: "a") + UInt8($0 % 26) }
+                    if position >= 0 { bytes[position] = odd }
+                    let expected = String(decoding: bytes.map { $0 == 0 ? [0xEF, 0xBF, 0xBD] : [$0] }.joined(), as: UTF8.self)
+                    for gap in [0, 1, 7, 15, 40] {
+                        // Garbage after the string: it must not leak into it.
+                        atPageEnd(bytes + [UInt8](repeating: 0x41, count: gap), gap: 0) { pointer in
+                            let table = StringTable()
+                            let data = ProtobufCBinaryData(len: bytes.count, data: UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt8.self))
+                            #expect(table.string(data) == expected, "length \(length), \(odd) at \(position), gap \(gap)")
+                            #expect(table.repaired == (position >= 0 ? 1 : 0))
+                        }
+                    }
                 }
             }
         }

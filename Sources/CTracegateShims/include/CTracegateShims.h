@@ -143,6 +143,18 @@ typedef struct tg_nesting_report {
 int tg_otlp_check_nesting(const uint8_t *data, size_t size, int limit, tg_nesting_report *report);
 
 /// Bit 0: the `n` bytes hold a NUL; bit 1: a byte above 0x7F (maybe not UTF-8).
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TG_ADDRESS_SANITIZER 1
+#endif
+#endif
+#if !defined(TG_ADDRESS_SANITIZER) && defined(__SANITIZE_ADDRESS__)
+#define TG_ADDRESS_SANITIZER 1
+#endif
+#ifndef TG_ADDRESS_SANITIZER
+#define TG_ADDRESS_SANITIZER 0
+#endif
+
 static inline unsigned tg_bytes_flags(const void *data, size_t n) {
     const unsigned char *p = (const unsigned char *)data;
     const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
@@ -170,11 +182,47 @@ static inline unsigned tg_bytes_flags(const void *data, size_t n) {
 /// tg_bytes_flags: the cache keys only strings whose flags are 0, since a NUL
 /// would make two strings of different lengths the same words.
 static inline unsigned tg_short_words(const void *data, size_t n, uint64_t *low, uint64_t *high) {
-    unsigned char bytes[16] = {0};
-    memcpy(bytes, data, n);
-    memcpy(low, bytes, 8);
-    memcpy(high, bytes + 8, 8);
-    return tg_bytes_flags(bytes, n);
+    uint64_t a = 0, b = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && !TG_ADDRESS_SANITIZER
+    if (((uintptr_t)data & 4095u) <= 4096u - 16u) {
+        /* Two loads and masks instead of a copy of n bytes: reading past the
+         * end stays within the page, and the bytes past n are cleared. */
+        __builtin_memcpy(&a, data, 8);
+        __builtin_memcpy(&b, (const unsigned char *)data + 8, 8);
+        if (n < 8) {
+            a &= n == 0 ? 0 : ~0ULL >> (64 - 8 * n);
+            b = 0;
+        } else {
+            b &= n == 8 ? 0 : ~0ULL >> (64 - 8 * (n - 8));
+        }
+    } else
+#endif
+    {
+        unsigned char bytes[16] = {0};
+        memcpy(bytes, data, n);
+        memcpy(&a, bytes, 8);
+        memcpy(&b, bytes + 8, 8);
+    }
+    *low = a;
+    *high = b;
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    unsigned flags = ((a | b) & highs) ? 2u : 0u;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* A NUL among the first n bytes: the lowest zero byte of the zero-padded
+     * sixteen lies below n (the zero-byte test is exact for the lowest one). */
+    uint64_t za = (a - ones) & ~a & highs;
+    size_t first_zero;
+    if (za != 0) {
+        first_zero = (size_t)__builtin_ctzll(za) >> 3;
+    } else {
+        uint64_t zb = (b - ones) & ~b & highs;
+        first_zero = zb != 0 ? 8 + ((size_t)__builtin_ctzll(zb) >> 3) : 16;
+    }
+    if (first_zero < n) flags |= 1u;
+#else
+    if (memchr(data, 0, n) != NULL) flags |= 1u;
+#endif
+    return flags;
 }
 
 #endif

@@ -6,9 +6,16 @@ import TracegateCore
 /// Decodes `ExportTraceServiceRequest` protobuf bytes with protobuf-c into the
 /// span model. The C message lives in a per-request arena that is released as
 /// a whole before this returns; nothing C escapes.
+///
+/// Nesting: protobuf-c has no recursion limit, so our protos declare
+/// AnyValue's array and kvlist values as bytes (the same wire format). Its
+/// unpack then recurses at most six messages deep, whatever the request; the
+/// mapping unpacks nested values one level at a time and stops at
+/// `NestingLimit.levels` (see AnyValue+Proto.swift). Only a refused request
+/// is walked again (otlp_nesting.c, iteratively) to say where the limit was
+/// passed. A request within the limit pays nothing for it.
 public enum OTLPProtobufDecoder {
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(OTLPDecodeError) -> DecodedRequest {
-        try checkNesting(bytes)
         let arena = UnsafeMutablePointer<tg_arena>.allocate(capacity: 1)
         // Unpacked messages take a few times their wire size; start there so a
         // typical request needs one block.
@@ -24,10 +31,25 @@ public enum OTLPProtobufDecoder {
                 tg_arena_allocator(arena), bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
         else {
             if arena.pointee.failed != 0 { throw OTLPDecodeError("out of memory while decoding the request") }
-            throw OTLPDecodeError("request body is not a valid ExportTraceServiceRequest protobuf message")
+            throw OTLPDecodeError(invalidMessage)
         }
-        return convert(request)
+        let strings = StringTable()
+        strings.allocator = tg_arena_allocator(arena)
+        let decoded = convert(request, strings: strings)
+        if strings.nestingPassed {
+            try checkNesting(bytes)
+            // The walk found nothing (it cannot disagree, but say so rather than accept).
+            throw OTLPDecodeError(NestingLimit.message(at: nil))
+        }
+        if strings.nestedMalformed {
+            if arena.pointee.failed != 0 { throw OTLPDecodeError("out of memory while decoding the request") }
+            throw OTLPDecodeError(invalidMessage)
+        }
+        return decoded
     }
+
+    static let invalidMessage = "request body is not a valid ExportTraceServiceRequest protobuf message"
+
 
     public static func decode(_ bytes: [UInt8]) throws(OTLPDecodeError) -> DecodedRequest {
         let result: Result<DecodedRequest, OTLPDecodeError> = bytes.withUnsafeBytes { buffer in
@@ -36,8 +58,8 @@ public enum OTLPProtobufDecoder {
         return try result.get()
     }
 
-    /// Refuses a request nested past `NestingLimit.levels` before protobuf-c,
-    /// which recurses once per level, sees it.
+    /// Says where a request the mapping found nested past
+    /// `NestingLimit.levels` passed it.
     static func checkNesting(_ bytes: UnsafeRawBufferPointer) throws(OTLPDecodeError) {
         var report = tg_nesting_report()
         let outcome = tg_otlp_check_nesting(
@@ -45,12 +67,11 @@ public enum OTLPProtobufDecoder {
         switch outcome {
         case TG_NESTING_OK: return
         case TG_NESTING_TOO_DEEP: throw OTLPDecodeError(NestingLimit.message(at: NestingLimit.path(report)))
-        default: throw OTLPDecodeError("request body is not a valid ExportTraceServiceRequest protobuf message")
+        default: throw OTLPDecodeError(invalidMessage)
         }
     }
 
-    static func convert(_ request: UnsafePointer<CRequest>) -> DecodedRequest {
-        let strings = StringTable()
+    static func convert(_ request: UnsafePointer<CRequest>, strings: StringTable) -> DecodedRequest {
         let r = request.pointee
         var builder = DecodedRequestBuilder(resourceCapacity: r.n_resource_spans)
         for resourceIndex in 0..<r.n_resource_spans {

@@ -65,6 +65,16 @@ private struct MessageBuilder {
         }
     }
 
+    /// A nested message packed into a `bytes` field.
+    func packed<T>(
+        _ message: UnsafeMutablePointer<T>, _ size: (UnsafePointer<T>?) -> Int, _ pack: (UnsafePointer<T>?, UnsafeMutablePointer<UInt8>?) -> Int
+    ) -> ProtobufCBinaryData {
+        let count = size(message)
+        guard count > 0 else { return ProtobufCBinaryData(len: 0, data: nil) }
+        let p = raw(count).bindMemory(to: UInt8.self, capacity: count)
+        return ProtobufCBinaryData(len: pack(message, p), data: p)
+    }
+
     func binary(_ bytes: [UInt8]) -> ProtobufCBinaryData {
         guard !bytes.isEmpty else { return ProtobufCBinaryData(len: 0, data: nil) }
         let p = raw(bytes.count).bindMemory(to: UInt8.self, capacity: bytes.count)
@@ -177,17 +187,21 @@ private struct MessageBuilder {
             out.pointee.value_case = .init(rawValue: 4)
             out.pointee.double_value = d
         case .array(let items):
+            // Declared bytes in our protos (see common.proto): packed here,
+            // one level at a time, as the decoder unpacks them.
             out.pointee.value_case = .init(rawValue: 5)
             let array = make(Opentelemetry__Proto__Common__V1__ArrayValue.self, opentelemetry__proto__common__v1__array_value__init)
             array.pointee.n_values = items.count
             array.pointee.values = pointers(items) { b, item in b.anyValue(item) }
-            out.pointee.array_value = array
+            out.pointee.array_value = packed(array, opentelemetry__proto__common__v1__array_value__get_packed_size,
+                                             opentelemetry__proto__common__v1__array_value__pack)
         case .kvlist(let kv):
             out.pointee.value_case = .init(rawValue: 6)
             let list = make(Opentelemetry__Proto__Common__V1__KeyValueList.self, opentelemetry__proto__common__v1__key_value_list__init)
             list.pointee.n_values = kv.count
             list.pointee.values = pointers(kv) { b, a in b.keyValue(a) }
-            out.pointee.kvlist_value = list
+            out.pointee.kvlist_value = packed(list, opentelemetry__proto__common__v1__key_value_list__get_packed_size,
+                                              opentelemetry__proto__common__v1__key_value_list__pack)
         case .bytes(let bytes):
             out.pointee.value_case = .init(rawValue: 7)
             out.pointee.bytes_value = binary(bytes)

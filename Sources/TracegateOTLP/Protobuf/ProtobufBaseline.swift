@@ -38,8 +38,8 @@ public enum ProtobufBaseline {
     }
 
     /// What the nesting walk says of these bytes: `ok`, `tooDeep` or
-    /// `malformed` (for the fuzzer's check that the walk refuses nothing
-    /// protobuf-c would accept).
+    /// `malformed` (for the fuzzer's check that the walk agrees with the
+    /// decoder's refusals).
     public static func nestingVerdict(_ bytes: UnsafeRawBufferPointer) -> String {
         var report = tg_nesting_report()
         switch tg_otlp_check_nesting(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, Int32(NestingLimit.levels), &report) {
@@ -47,19 +47,6 @@ public enum ProtobufBaseline {
         case TG_NESTING_TOO_DEEP: return "tooDeep"
         default: return "malformed"
         }
-    }
-
-    /// Whether protobuf-c unpacks these bytes at all. Only for bytes the
-    /// nesting walk passed or called malformed: it recurses without a limit.
-    public static func protobufCAccepts(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        let arena = UnsafeMutablePointer<tg_arena>.allocate(capacity: 1)
-        tg_arena_init(arena, max(4096, bytes.count * 4))
-        defer {
-            tg_arena_destroy(arena)
-            arena.deallocate()
-        }
-        return opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
-            tg_arena_allocator(arena), bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) != nil
     }
 
     private static func spanCount(_ request: UnsafePointer<CRequest>) -> Int {

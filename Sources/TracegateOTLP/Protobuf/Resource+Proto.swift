@@ -8,7 +8,7 @@ extension Resource {
             return
         }
         self.init(
-            attributes: [Attribute](proto: r.n_attributes, r.attributes, strings: strings),
+            attributes: [Attribute](proto: r.n_attributes, r.attributes, strings: strings, level: ValueLevel.resourceAttribute),
             droppedAttributesCount: r.dropped_attributes_count)
     }
 }
@@ -21,7 +21,7 @@ extension InstrumentationScope {
         }
         self.init(
             name: strings.string(s.name), version: strings.string(s.version),
-            attributes: [Attribute](proto: s.n_attributes, s.attributes, strings: strings),
+            attributes: [Attribute](proto: s.n_attributes, s.attributes, strings: strings, level: ValueLevel.scopeAttribute),
             droppedAttributesCount: s.dropped_attributes_count)
     }
 }

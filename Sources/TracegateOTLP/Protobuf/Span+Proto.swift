@@ -26,7 +26,7 @@ extension Span {
                 events.append(
                     SpanEvent(
                         timeUnixNano: e.time_unix_nano, name: strings.string(e.name),
-                        attributes: [Attribute](proto: e.n_attributes, e.attributes, strings: strings),
+                        attributes: [Attribute](proto: e.n_attributes, e.attributes, strings: strings, level: ValueLevel.eventAttribute),
                         droppedAttributesCount: e.dropped_attributes_count))
             }
         }
@@ -46,7 +46,7 @@ extension Span {
                 links.append(
                     SpanLink(
                         traceID: linkTrace, spanID: linkSpan, traceState: strings.string(l.trace_state),
-                        attributes: [Attribute](proto: l.n_attributes, l.attributes, strings: strings),
+                        attributes: [Attribute](proto: l.n_attributes, l.attributes, strings: strings, level: ValueLevel.linkAttribute),
                         droppedAttributesCount: l.dropped_attributes_count, flags: l.flags))
             }
         }
@@ -58,7 +58,7 @@ extension Span {
             traceID: ids.traceID, spanID: ids.spanID, parentSpanID: ids.parentSpanID, traceState: strings.string(p.trace_state),
             flags: p.flags, name: strings.string(p.name), kind: SpanKind(rawValue: Int32(bitPattern: p.kind.rawValue)),
             startTimeUnixNano: p.start_time_unix_nano, endTimeUnixNano: p.end_time_unix_nano,
-            attributes: [Attribute](proto: p.n_attributes, p.attributes, strings: strings),
+            attributes: [Attribute](proto: p.n_attributes, p.attributes, strings: strings, level: ValueLevel.spanAttribute),
             droppedAttributesCount: p.dropped_attributes_count, events: events,
             droppedEventsCount: p.dropped_events_count, links: links, droppedLinksCount: droppedLinks,
             status: status)

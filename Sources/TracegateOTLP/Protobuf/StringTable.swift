@@ -28,6 +28,17 @@ final class StringTable {
     /// `tracegate_receiver_strings_repaired_total`.
     private(set) var repaired = 0
 
+    /// What the decoder needs besides strings while it maps one request: the
+    /// allocator nested values are unpacked with (the request's arena; nil:
+    /// protobuf-c's default, freed after mapping), and what went wrong below
+    /// the top level, where protobuf-c no longer looks (AnyValue's array and
+    /// kvlist values are declared bytes, see common.proto).
+    var allocator: UnsafeMutablePointer<ProtobufCAllocator>?
+    /// A value nested past `NestingLimit.levels` was found.
+    var nestingPassed = false
+    /// A nested value's bytes are not a valid message.
+    var nestedMalformed = false
+
     private static let shortSlotCount = 512
     private static let slotCount = 256
     /// Strings longer than this are not worth remembering.

@@ -12,8 +12,9 @@ public enum NestingLimit {
 
     /// The one message both decoders refuse a too-deep request with; `path`
     /// leads to the value where the limit was passed.
-    static func message(at path: String) -> String {
-        "messages nested deeper than \(levels) levels (the protobuf limit) at \(path)"
+    static func message(at path: String?) -> String {
+        guard let path else { return "messages nested deeper than \(levels) levels (the protobuf limit)" }
+        return "messages nested deeper than \(levels) levels (the protobuf limit) at \(path)"
     }
 
     /// The proto field names along a report's path, up to and including the

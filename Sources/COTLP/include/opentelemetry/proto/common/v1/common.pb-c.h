@@ -54,8 +54,13 @@ struct  Opentelemetry__Proto__Common__V1__AnyValue
     protobuf_c_boolean bool_value;
     int64_t int_value;
     double double_value;
-    Opentelemetry__Proto__Common__V1__ArrayValue *array_value;
-    Opentelemetry__Proto__Common__V1__KeyValueList *kvlist_value;
+    /*
+     * ArrayValue and KeyValueList, declared bytes (the same wire format) so
+     * that protobuf-c does not recurse into them: the decoder unpacks each
+     * level itself and refuses one past the nesting limit (100 levels).
+     */
+    ProtobufCBinaryData array_value;
+    ProtobufCBinaryData kvlist_value;
     ProtobufCBinaryData bytes_value;
     /*
      * Index into a string table held elsewhere (used by profiles, not traces).
