@@ -52,6 +52,7 @@ extension TracegateBench {
         @Flag(help: "Measure only the decoder (for profiling).") var decoderOnly = false
         @Option(help: "Instead of rates: thread CPU time of this many decodes (and arena unpacks unless --decoder-only), best of fifteen rounds; steadier on a busy machine, and a fixed amount of work to profile.") var iterations = 0
         @Option(help: "An OTLP/JSON file to measure the JSON decoder on as well (e.g. the same request as JSON).") var json: String?
+        @Option(help: "With rates: also the thread CPU time of this many decodes and arena unpacks, interleaved, best of fifteen rounds (cpu_ratio_vs_arena); 0: not measured.") var cpuIterations = 100
 
         func run() throws {
             let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: fixture)))
@@ -82,23 +83,27 @@ extension TracegateBench {
                         + String(format: "%12.0f spans/s %8.1f MB/s  (%d bytes, %d spans)", rate * Double(jsonSpans), rate * Double(jsonBytes.count) / 1e6, jsonBytes.count, jsonSpans))
                 return (rate * Double(jsonSpans), rate * Double(jsonBytes.count) / 1e6)
             }
-            if iterations > 0 {
-                // Thread CPU time of a fixed amount of work, best of fifteen rounds,
-                // unpack and decode interleaved: steadier than rates on a busy machine.
-                func cpuSeconds(_ body: (UnsafeRawBufferPointer) -> Int) -> Double {
-                    bytes.withUnsafeBytes { raw in
-                        var start = timespec(), end = timespec()
-                        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start)
-                        for _ in 0..<iterations { _ = body(raw) }
-                        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &end)
-                        return Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) / 1e9
-                    }
+            // Thread CPU time of a fixed amount of work, best of fifteen rounds,
+            // unpack and decode interleaved: steadier than rates on a busy machine.
+            func cpuSeconds(_ iterations: Int, _ body: (UnsafeRawBufferPointer) -> Int) -> Double {
+                bytes.withUnsafeBytes { raw in
+                    var start = timespec(), end = timespec()
+                    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start)
+                    for _ in 0..<iterations { _ = body(raw) }
+                    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &end)
+                    return Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) / 1e9
                 }
+            }
+            func cpuTimes(_ iterations: Int, decoderOnly: Bool) -> (decode: Double, unpack: Double) {
                 var unpack = Double.infinity, decode = Double.infinity
                 for _ in 0..<(decoderOnly ? 1 : 15) {
-                    if !decoderOnly { unpack = min(unpack, cpuSeconds { ProtobufBaseline.unpack($0, allocator: .arena) }) }
-                    decode = min(decode, cpuSeconds { raw in (try? OTLPProtobufDecoder.decode(raw))?.batch.spanCount ?? 0 })
+                    if !decoderOnly { unpack = min(unpack, cpuSeconds(iterations) { ProtobufBaseline.unpack($0, allocator: .arena) }) }
+                    decode = min(decode, cpuSeconds(iterations) { raw in (try? OTLPProtobufDecoder.decode(raw))?.batch.spanCount ?? 0 })
                 }
+                return (decode, unpack)
+            }
+            if iterations > 0 {
+                let (decode, unpack) = cpuTimes(iterations, decoderOnly: decoderOnly)
                 let perIteration = { (seconds: Double) in seconds / Double(iterations) * 1e6 }
                 note(String(format: "CPU per payload: decode %.1f µs, arena unpack %.1f µs; decode / arena unpack = %.1f%%", perIteration(decode), perIteration(unpack), unpack / decode * 100))
                 return
@@ -118,12 +123,19 @@ extension TracegateBench {
                 note(name.padding(toLength: 40, withPad: " ", startingAt: 0) + String(format: "%12.0f spans/s %8.1f MB/s", rate * Double(spans), rate * mb))
             }
             note(String(format: "decode / arena unpack = %.1f%%", decode / arena * 100))
+            var cpuRatio: Double? = nil
+            if cpuIterations > 0 {
+                let cpu = cpuTimes(cpuIterations, decoderOnly: false)
+                cpuRatio = cpu.unpack / cpu.decode
+                note(String(format: "CPU time, best of 15 × %d: decode / arena unpack = %.1f%%", cpuIterations, cpu.unpack / cpu.decode * 100))
+            }
             var fields: [String: Any] = [
                 "scenario": "decode", "payload_bytes": bytes.count, "spans_per_payload": spans,
                 "unpack_system_spans_per_s": system * Double(spans), "unpack_arena_spans_per_s": arena * Double(spans),
                 "decode_spans_per_s": decode * Double(spans), "decode_mb_per_s": decode * mb,
                 "ratio_vs_arena": decode / arena, "ratio_vs_system": decode / system,
             ]
+            if let cpuRatio { fields["cpu_ratio_vs_arena"] = cpuRatio }
             if let jsonRate = try measureJSON() {
                 fields["json_decode_spans_per_s"] = jsonRate.spansPerSecond
                 fields["json_decode_mb_per_s"] = jsonRate.mbPerSecond

@@ -28,6 +28,7 @@ def test_bench_runs_every_scenario_and_writes_a_well_formed_report(tmp_path, tra
         assert row.count("|") == 6, row
     # Figures are numbers measured in this run, and nothing acknowledged was lost.
     assert re.search(r"\| decode \| [\d,]+ spans/s", report)
+    assert re.search(r"in CPU time \d+\.\d%", report)
     assert re.search(r"\| ingest-postgres \| [\d,]+ spans/s landed", report)
     assert re.search(r"median of 1 alternating rounds \(ratios \d+%\)", report)
     assert re.search(r"\| ingest ceiling \| raw binary COPY while the load generator offers [\d,]+ spans/s", report)

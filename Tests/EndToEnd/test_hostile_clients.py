@@ -113,6 +113,8 @@ def assert_unharmed(gw, seen: dict, protocol: str) -> None:
     bad = [a for a in answers if a != ok]
     assert not bad, f"{len(bad)} of {len(answers)} calls failed, first: {bad[:3]}"
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    print(f"well-behaved {protocol} client: {len(answers)} calls, p50 {latencies[len(latencies) // 2]:.1f} ms, "
+          f"p99 {p99:.1f} ms, max {latencies[-1]:.1f} ms; gateway peak RSS {peak_rss_mib(gw):.1f} MiB")
     assert p99 <= P99_LIMIT_MS, f"p99 {p99:.1f} ms over {len(latencies)} calls (max {latencies[-1]:.1f} ms)"
     assert gw.running, gw.log_tail()
     rss = peak_rss_mib(gw)
