@@ -497,63 +497,58 @@ def test_grpc_rapid_reset(gw):
     assert_logged(gw, "grpc", "protocol")
 
 
-def test_grpc_continuation_flood(gw):
-    encoder = hpack.Encoder()
-    block = encoder.encode(grpc_request_headers(gw.grpc_port))
-    closed = []
+def flood_connections(gw, frames: Callable[[], Iterator[bytes]], seconds: float = 4) -> list[bool]:
+    """Two threads open HTTP/2 connections (preface and SETTINGS by hand) and
+    send `frames()` on each until the gateway stops reading, while the
+    well-behaved gRPC client runs beside them. Returns, per connection,
+    whether the gateway sent GOAWAY or closed it."""
+    closed: list[bool] = []
 
     def attack(stop: threading.Event) -> None:
         with raw_h2(gw.grpc_port) as s:
-            def frames() -> Iterator[bytes]:
-                yield frame(HEADERS, 0, 1, block)  # no END_HEADERS: CONTINUATION must follow
-                for _ in range(100_000):
-                    yield frame(CONTINUATION, 0, 1, b"\x40\x01x\x01y" * 50)
             send_until_refused(s, frames())
             closed.append(goaway_or_closed(s))
 
     with well_behaved_client(gw, "grpc") as seen:
-        run_for(4, 2, attack)
+        run_for(seconds, 2, attack)
     assert_unharmed(gw, seen, "grpc")
-    assert closed and all(closed)
+    assert closed and all(closed), closed
+    return closed
+
+
+def test_grpc_continuation_flood(gw):
+    block = hpack.Encoder().encode(grpc_request_headers(gw.grpc_port))
+
+    def frames() -> Iterator[bytes]:
+        yield frame(HEADERS, 0, 1, block)  # no END_HEADERS: CONTINUATION must follow
+        for _ in range(100_000):
+            yield frame(CONTINUATION, 0, 1, b"\x40\x01x\x01y" * 50)
+
+    closed = flood_connections(gw, frames)
     assert refused(gw, "grpc", "protocol") >= len(closed)
 
 
 def test_grpc_hpack_bomb(gw):
-    closed = []
-
-    def attack(stop: threading.Event) -> None:
+    def frames() -> Iterator[bytes]:
         # One 4 KiB header put in the dynamic table, then referenced by a
         # one-byte index 4,000 times: 16 MiB of headers from 8 KiB on the wire.
-        encoder = hpack.Encoder()
-        first = encoder.encode(grpc_request_headers(gw.grpc_port) + [("x-bomb", "b" * 4000)])
-        references = b"\xbe" * 4000  # indexed field 62: the newest dynamic entry
-        with raw_h2(gw.grpc_port) as s:
-            send_until_refused(s, iter([frame(HEADERS, END_HEADERS, 1, first),
-                                        frame(HEADERS, END_HEADERS, 3, first[:0] + references)]))
-            closed.append(goaway_or_closed(s))
+        first = hpack.Encoder().encode(grpc_request_headers(gw.grpc_port) + [("x-bomb", "b" * 4000)])
+        yield frame(HEADERS, END_HEADERS, 1, first)
+        yield frame(HEADERS, END_HEADERS, 3, b"\xbe" * 4000)  # indexed field 62: the newest dynamic entry
 
-    with well_behaved_client(gw, "grpc") as seen:
-        run_for(4, 2, attack)
-    assert_unharmed(gw, seen, "grpc")
-    assert closed and all(closed)
+    flood_connections(gw, frames)
     assert refused(gw, "grpc", "protocol") >= 1
 
 
 @pytest.mark.parametrize("kind", ["settings", "ping"])
 def test_grpc_control_frame_floods(gw, kind):
-    closed = []
     flood = frame(SETTINGS, 0, 0, struct.pack(">HI", 0x4, 65535)) if kind == "settings" else frame(PING, 0, 0, b"12345678")
 
-    def attack(stop: threading.Event) -> None:
-        with raw_h2(gw.grpc_port) as s:
-            # Never reads: the acknowledgements pile up on the server's side too.
-            send_until_refused(s, (flood * 100 for _ in range(2000)))
-            closed.append(goaway_or_closed(s))
+    def frames() -> Iterator[bytes]:
+        # Never reads: the acknowledgements pile up on the server's side too.
+        return (flood * 100 for _ in range(2000))
 
-    with well_behaved_client(gw, "grpc") as seen:
-        run_for(4, 2, attack)
-    assert_unharmed(gw, seen, "grpc")
-    assert closed and all(closed)
+    closed = flood_connections(gw, frames)
     assert refused(gw, "grpc", "protocol") >= len(closed)
     assert_logged(gw, "grpc", "protocol")
 
