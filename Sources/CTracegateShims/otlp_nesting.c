@@ -65,12 +65,9 @@ static inline int tg_varint(const uint8_t *data, size_t *pos, size_t end, uint64
     return 0;
 }
 
-/* The walk, in two versions the compiler makes from this one: `track` 0 for
- * the pass every request takes, which keeps no path (a few stores per field
- * less); `track` 1 for the second pass made only when the first found the
- * limit passed, to say where. */
-static inline __attribute__((always_inline)) int tg_walk(const uint8_t *data, size_t size, int limit,
-                                                         tg_nesting_report *report, const int track) {
+/* Runs only for a request the decoder already refused as too deep (see
+ * OTLPProtobufDecoder), to say where: no pass of it is on the hot path. */
+int tg_otlp_check_nesting(const uint8_t *data, size_t size, int limit, tg_nesting_report *report) {
     /* One frame per message being read: where it ends and its type. Level 0
      * is the request; a frame is pushed only for a message that could nest
      * past the limit, so the stack never holds more than limit + 1 frames. */
@@ -81,10 +78,15 @@ static inline __attribute__((always_inline)) int tg_walk(const uint8_t *data, si
      * below 16), which is the index of a repeated element. */
     uint32_t seen[TG_NESTING_PATH_LEVELS][16];
 
+    report->depth = 0;
+    report->levels = 0;
+    if (limit < 0 || limit > TG_NESTING_MAX_LIMIT) return TG_NESTING_MALFORMED;
+    if (data == NULL) return size == 0 ? TG_NESTING_OK : TG_NESTING_MALFORMED;
+
     int level = 0;
     ends[0] = size;
     types[0] = TG_M_REQUEST;
-    if (track) memset(seen[0], 0, sizeof seen[0]);
+    memset(seen[0], 0, sizeof seen[0]);
     size_t pos = 0;
 
     for (;;) {
@@ -97,23 +99,14 @@ static inline __attribute__((always_inline)) int tg_walk(const uint8_t *data, si
         /* Keys as protobuf-c reads them: at most five bytes, and only a first
          * byte without field bits is refused; a longer encoding of field 0
          * (0x80 0x00) is an unknown field to it, so it is one here too. */
-        uint8_t first = data[pos];
-        if ((first & 0xf8) == 0) return TG_NESTING_MALFORMED;
+        if ((data[pos] & 0xf8) == 0) return TG_NESTING_MALFORMED;
+        size_t key_start = pos;
         uint64_t key;
-        if (first < 0x80) {
-            key = first;
-            pos++;
-        } else {
-            size_t key_start = pos;
-            if (!tg_varint(data, &pos, end, &key) || pos - key_start > 5) return TG_NESTING_MALFORMED;
-        }
+        if (!tg_varint(data, &pos, end, &key) || pos - key_start > 5) return TG_NESTING_MALFORMED;
         switch (key & 7) {
         case 0: {
-            /* Skipped: ten bytes at most, the last without its top bit. */
-            size_t stop = end - pos < 10 ? end : pos + 10;
-            while (pos < stop && (data[pos] & 0x80)) pos++;
-            if (pos == stop) return TG_NESTING_MALFORMED;
-            pos++;
+            uint64_t ignored;
+            if (!tg_varint(data, &pos, end, &ignored)) return TG_NESTING_MALFORMED;
             break;
         }
         case 1:
@@ -126,14 +119,10 @@ static inline __attribute__((always_inline)) int tg_walk(const uint8_t *data, si
             break;
         case 2: {
             uint64_t length;
-            if (pos < end && data[pos] < 0x80) {
-                length = data[pos++];
-            } else if (!tg_varint(data, &pos, end, &length)) {
-                return TG_NESTING_MALFORMED;
-            }
+            if (!tg_varint(data, &pos, end, &length)) return TG_NESTING_MALFORMED;
             if (length > end - pos) return TG_NESTING_MALFORMED;
             uint64_t field = key >> 3;
-            if (track && level < TG_NESTING_PATH_LEVELS) {
+            if (level < TG_NESTING_PATH_LEVELS) {
                 report->path[level].type = types[level];
                 report->path[level].field = (uint32_t)field;
                 report->path[level].index = field < 16 ? seen[level][field] : 0;
@@ -160,7 +149,7 @@ static inline __attribute__((always_inline)) int tg_walk(const uint8_t *data, si
             level++;
             ends[level] = pos + (size_t)length;
             types[level] = (uint8_t)child;
-            if (track && level < TG_NESTING_PATH_LEVELS) memset(seen[level], 0, sizeof seen[level]);
+            if (level < TG_NESTING_PATH_LEVELS) memset(seen[level], 0, sizeof seen[level]);
             break;
         }
         default:
@@ -169,16 +158,4 @@ static inline __attribute__((always_inline)) int tg_walk(const uint8_t *data, si
             return TG_NESTING_MALFORMED;
         }
     }
-}
-
-int tg_otlp_check_nesting(const uint8_t *data, size_t size, int limit, tg_nesting_report *report) {
-    report->depth = 0;
-    report->levels = 0;
-    if (limit < 0 || limit > TG_NESTING_MAX_LIMIT) return TG_NESTING_MALFORMED;
-    if (data == NULL) return size == 0 ? TG_NESTING_OK : TG_NESTING_MALFORMED;
-    int outcome = tg_walk(data, size, limit, report, 0);
-    if (outcome != TG_NESTING_TOO_DEEP) return outcome;
-    /* The same bytes again, keeping the path this time: the same verdict,
-     * found at the same place. */
-    return tg_walk(data, size, limit, report, 1);
 }

@@ -136,13 +136,15 @@ typedef struct tg_nesting_report {
 
 /// Walks the wire bytes of an ExportTraceServiceRequest, iteratively and only
 /// into fields the OTLP trace schema declares as messages, and says whether any
-/// message is nested more than `limit` levels below the request (protobuf-c
-/// has no such limit and recurses once per level). TG_NESTING_MALFORMED means
-/// bytes protobuf-c refuses too (a truncated or overlong varint or length, a
-/// group, field number 0).
+/// message is nested more than `limit` levels below the request, and where.
+/// The decoder calls it only for a request it refused as too deep, to name
+/// the attribute. TG_NESTING_MALFORMED means bytes protobuf-c refuses too (a
+/// truncated or overlong varint or length, a key over five bytes, a group, a
+/// first key byte without field bits).
 int tg_otlp_check_nesting(const uint8_t *data, size_t size, int limit, tg_nesting_report *report);
 
-/// Bit 0: the `n` bytes hold a NUL; bit 1: a byte above 0x7F (maybe not UTF-8).
+/// 1 when built with AddressSanitizer, which must not see tg_short_words
+/// read past a string's end.
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define TG_ADDRESS_SANITIZER 1
@@ -155,6 +157,7 @@ int tg_otlp_check_nesting(const uint8_t *data, size_t size, int limit, tg_nestin
 #define TG_ADDRESS_SANITIZER 0
 #endif
 
+/// Bit 0: the `n` bytes hold a NUL; bit 1: a byte above 0x7F (maybe not UTF-8).
 static inline unsigned tg_bytes_flags(const void *data, size_t n) {
     const unsigned char *p = (const unsigned char *)data;
     const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;

@@ -67,10 +67,9 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
             let (handler, context) = bound.value
             handler.readDeadline = nil
             guard case .reading = handler.state else { return }
-            handler.metrics.refused(encoding: "protobuf", reason: .timeout)
             handler.fail(
                 context, GRPCFailure(code: .deadlineExceeded, message: "request message not received within read_timeout"),
-                requestEnded: false, counted: true)
+                requestEnded: false)
         }
     }
 
