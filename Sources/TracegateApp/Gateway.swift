@@ -25,13 +25,10 @@ public enum Gateway {
         // binary must stop the start. A database that is down only delays the
         // check to the first export; spans queue up meanwhile.
         var graph = try await PipelineGraph.build(config, logger: logger)
-        for exporter in graph.postgresExporters {
-            do {
-                try exporter.prepare()
-            } catch let error where error.code == .schemaTooNew {
-                throw error
-            } catch {
-                logger.warning("PostgreSQL is not reachable yet; spans will queue until it is", metadata: ["exporter": "\(exporter.id)", "error": "\(error)"])
+        for sink in graph.sinks {
+            // Blocks (libpq), before anything else runs.
+            if let problem = try sink.prepareForStart() {
+                logger.warning("PostgreSQL is not reachable yet; spans will queue until it is", metadata: ["exporter": "\(sink.id)", "error": "\(problem)"])
             }
         }
         let readiness = Readiness()
@@ -46,7 +43,7 @@ public enum Gateway {
         // The telemetry server starts first and stops last; the readiness
         // marker is told first, so /ready turns 503 as soon as shutdown begins.
         let services: [any Service] =
-            [telemetry, ReloadSignalService(logger: logger), ReadinessProbe(exporters: graph.postgresExporters, readiness: readiness)]
+            [telemetry, ReloadSignalService(logger: logger), ReadinessProbe(sinks: graph.sinks, readiness: readiness)]
             + graph.services + [ReadinessMarker(readiness: readiness)]
         let group = ServiceGroup(
             configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -54,13 +51,12 @@ public enum Gateway {
             "tracegate started",
             metadata: [
                 "pipelines": "\(config.pipelines.map(\.id).joined(separator: ","))",
-                "receivers": "\((graph.receivers.map { "\($0.id)/http@\($0.localAddress.map { "\($0)" } ?? "?")" } + graph.grpcReceivers.map { "\($0.id)/grpc@\($0.localAddress.map { "\($0)" } ?? "?")" }).joined(separator: ","))",
+                "receivers": "\(graph.receivers.map(\.listeningDescription).joined(separator: ","))",
                 "metrics": "\(telemetry.metricsAddress.map { "\($0)" } ?? "off")",
                 "health": "\(telemetry.healthAddress.map { "\($0)" } ?? "off")",
             ])
         try await group.run()
         graph.receivers.removeAll()
-        graph.grpcReceivers.removeAll()
         logger.info("tracegate stopped")
     }
 }

@@ -15,8 +15,8 @@ func resolvePostgresDSN(dsn: String?, config: String?, exporter: String?) throws
     }
     let loaded = try ConfigOption.parse(["--config", config]).load()
     let candidates = loaded.exporters.compactMap { name, settings -> (String, String)? in
-        if case .postgres(let c) = settings, exporter == nil || exporter == name { return (name, c.dsn) }
-        return nil
+        guard exporter == nil || exporter == name, let c = settings.config(as: PostgresExporterConfig.self) else { return nil }
+        return (name, c.dsn)
     }
     guard candidates.count == 1 else {
         printError(candidates.isEmpty ? "no postgres exporter in \(config)" : "several postgres exporters in \(config); pick one with --exporter")

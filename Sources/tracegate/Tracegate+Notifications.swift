@@ -17,8 +17,8 @@ extension Tracegate {
             func exporters() throws -> [(String, ConclusionExporterConfig)] {
                 let loaded = try ConfigOption.parse(["--config", config]).load()
                 let found = loaded.exporters.compactMap { name, settings -> (String, ConclusionExporterConfig)? in
-                    if case .conclusion(let c) = settings, exporter == nil || exporter == name { return (name, c) }
-                    return nil
+                    guard exporter == nil || exporter == name, let c = settings.config(as: ConclusionExporterConfig.self) else { return nil }
+                    return (name, c)
                 }.sorted { $0.0 < $1.0 }
                 if found.isEmpty {
                     printError(exporter.map { "no conclusion exporter \($0) in \(config)" } ?? "no conclusion exporter in \(config)")

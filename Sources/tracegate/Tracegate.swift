@@ -144,8 +144,7 @@ extension Tracegate {
             func run() throws {
                 let loaded = try ConfigOption.parse(["--config", config]).load()
                 let candidates = loaded.exporters.compactMap { name, settings -> PostgresExporterConfig? in
-                    if case .postgres(let c) = settings, exporter == nil || exporter == name { return c }
-                    return nil
+                    exporter == nil || exporter == name ? settings.config(as: PostgresExporterConfig.self) : nil
                 }
                 guard candidates.count == 1 else {
                     printError(candidates.isEmpty ? "no postgres exporter in \(config)" : "several postgres exporters in \(config); pick one with --exporter")

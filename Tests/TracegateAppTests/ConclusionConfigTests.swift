@@ -34,7 +34,7 @@ import TracegateExporters
               postgres: { dsn: "host=db dbname=t" }
               conclusion/hook: { endpoint: "http://127.0.0.1:3000/hook" }
             """, pipeline: "postgres, conclusion/hook")
-        guard case .conclusion(let c)? = config.exporters["conclusion/hook"] else {
+        guard let c = config.exporters["conclusion/hook"]?.config(as: ConclusionExporterConfig.self) else {
             Issue.record("conclusion exporter missing")
             return
         }

@@ -58,8 +58,8 @@ import Testing
     }
 
     static let components: [(section: String, type: String)] =
-        ComponentRegistry.receiverTypes.map { ("receivers", $0) } + ComponentRegistry.processorTypes.map { ("processors", $0) }
-        + ComponentRegistry.exporterTypes.map { ("exporters", $0) }
+        ComponentRegistry.receivers.map { ("receivers", $0.type) } + ComponentRegistry.processors.map { ("processors", $0.type) }
+        + ComponentRegistry.exporters.map { ("exporters", $0.type) }
 
     @Test(arguments: components.map { "\($0.section)/\($0.type)" })
     func componentKeysMatchTheReference(_ name: String) throws {

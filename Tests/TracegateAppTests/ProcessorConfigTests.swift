@@ -51,9 +51,9 @@ import TracegateProcessors
                       receivers: [otlp]
                       exporters: [nop/c]
                 """, file: "gw.yaml", environment: [:])
-        guard case .attributes(let attrs)? = config.processors["attributes/redact"], case .attributes(let resource)? = config.processors["resource"],
-            case .filter(let filter)? = config.processors["filter/health"], case .routing(let routing)? = config.processors["routing"],
-            case .batch(let batch)? = config.processors["batch"]
+        guard let attrs = config.processors["attributes/redact"]?.config(as: AttributesProcessorConfig.self), let resource = config.processors["resource"]?.config(as: AttributesProcessorConfig.self),
+            let filter = config.processors["filter/health"]?.config(as: FilterProcessorConfig.self), let routing = config.processors["routing"]?.config(as: RoutingProcessorConfig.self),
+            let batch = config.processors["batch"]?.config(as: BatchProcessorConfig.self)
         else {
             Issue.record("processors missing: \(config.processors.keys.sorted())")
             return

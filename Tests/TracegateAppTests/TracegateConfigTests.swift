@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 import TracegateCore
+import TracegateExporters
+import TracegateReceivers
 @testable import TracegateApp
 
 @Suite struct TracegateConfigTests {
@@ -36,12 +38,12 @@ import TracegateCore
                       exporters: [postgres/main, nop]
                   telemetry: { logs: { level: debug }, shutdown_timeout: 3s }
                 """, file: "gw.yaml", environment: ["DSN": "host=db"])
-        guard case .otlp(let otlp) = config.receivers["otlp"], let http = otlp.http else {
+        guard let otlp = config.receivers["otlp"]?.config(as: OTLPReceiverConfig.self), let http = otlp.http else {
             Issue.record("otlp receiver missing")
             return
         }
         #expect(http.host == "127.0.0.1" && http.port == 14318 && http.maxRequestBodySize == 1 << 20)
-        guard case .postgres(let pg) = config.exporters["postgres/main"] else {
+        guard let pg = config.exporters["postgres/main"]?.config(as: PostgresExporterConfig.self) else {
             Issue.record("postgres exporter missing")
             return
         }
@@ -72,7 +74,7 @@ import TracegateCore
                   pipelines:
                     traces: { receivers: [otlp], exporters: [nop] }
                 """, file: "gw.yaml", environment: [:])
-        guard case .otlp(let otlp) = config.receivers["otlp"], let http = otlp.http, let grpc = otlp.grpc else {
+        guard let otlp = config.receivers["otlp"]?.config(as: OTLPReceiverConfig.self), let http = otlp.http, let grpc = otlp.grpc else {
             Issue.record("otlp receiver missing")
             return
         }
@@ -86,7 +88,7 @@ import TracegateCore
                 exporters: { nop: }
                 service: { pipelines: { traces: { receivers: [otlp], exporters: [nop] } } }
                 """, file: "gw.yaml", environment: [:])
-        guard case .otlp(let plain) = defaults.receivers["otlp"], let h = plain.http, let g = plain.grpc else {
+        guard let plain = defaults.receivers["otlp"]?.config(as: OTLPReceiverConfig.self), let h = plain.http, let g = plain.grpc else {
             Issue.record("otlp receiver missing")
             return
         }

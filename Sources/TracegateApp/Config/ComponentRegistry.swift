@@ -3,90 +3,49 @@ import TracegateExporters
 import TracegateProcessors
 import TracegateReceivers
 
-/// The settings of a configured receiver, by type.
-public enum ReceiverSettings: Sendable, Equatable {
-    case otlp(OTLPReceiverConfig)
-}
+/// A configured receiver: its factory and the settings it read.
+public typealias ReceiverSettings = ConfiguredComponent<any ReceiverFactory>
+/// A configured processor: its factory and the settings it read.
+public typealias ProcessorSettings = ConfiguredComponent<any ProcessorFactory>
+/// A configured exporter: its factory and the settings it read.
+public typealias ExporterSettings = ConfiguredComponent<any ExporterFactory>
 
-/// The settings of a configured processor, by type.
-public enum ProcessorSettings: Sendable, Equatable {
-    case batch(BatchProcessorConfig)
-    /// Changes span or resource attributes (`attributes`, and `resource`
-    /// whose `apply_to` defaults to resource).
-    case attributes(AttributesProcessorConfig)
-    /// Drops spans matching a condition (`filter`).
-    case filter(FilterProcessorConfig)
-    /// Chooses exporters by an attribute value (`routing`).
-    case routing(RoutingProcessorConfig)
-    /// Refuses new data above a heap limit (`memory_limiter`).
-    case memoryLimiter(MemoryLimiterConfig)
-    /// Keeps a share of traces by trace id (`probabilistic_sampler`).
-    case probabilisticSampler(ProbabilisticSamplerConfig)
-    /// Holds traces until they conclude and keeps them by policy (`tail_sampling`).
-    case tailSampling(TailSamplingConfig)
-}
+/// Every component type, by kind: the one list a new component is added to
+/// (besides its own folder, which holds its settings, factory and code).
+/// The order is the order of "known types" in error messages.
+public enum ComponentRegistry {
+    public static let receivers: [any ReceiverFactory] = [OTLPReceiverFactory()]
 
-/// The settings of a configured exporter, by type.
-public enum ExporterSettings: Sendable, Equatable {
-    case postgres(PostgresExporterConfig)
-    /// Forwards to another OTLP/HTTP receiver (`otlphttp`).
-    case otlphttp(OTLPHTTPExporterConfig)
-    /// Notifies an HTTP endpoint of concluded traces (`conclusion`).
-    case conclusion(ConclusionExporterConfig)
-    /// Spreads spans over OTLP/HTTP endpoints by trace id (`loadbalancing`).
-    case loadbalancing(LoadBalancingExporterConfig)
-    /// Accepts and discards everything: for benchmarks and pipeline tests.
-    case nop
-}
+    public static let processors: [any ProcessorFactory] = [
+        BatchProcessorFactory(), AttributesProcessorFactory(), ResourceProcessorFactory(), FilterProcessorFactory(),
+        RoutingProcessorFactory(), MemoryLimiterFactory(), ProbabilisticSamplerFactory(), TailSamplingFactory(),
+    ]
 
-/// Which component types exist, and how each reads its configuration. Adding
-/// a component type means one case here and one in `PipelineGraph`.
-enum ComponentRegistry {
-    static let receiverTypes = ["otlp"]
-    static let processorTypes = ["batch", "attributes", "resource", "filter", "routing", "memory_limiter", "probabilistic_sampler", "tail_sampling"]
-    static let exporterTypes = ["postgres", "otlphttp", "conclusion", "loadbalancing", "nop"]
+    public static let exporters: [any ExporterFactory] = [
+        PostgresExporterFactory(), OTLPHTTPExporterFactory(), ConclusionExporterFactory(), LoadBalancingExporterFactory(),
+        DebugExporterFactory(), NopExporterFactory(),
+    ]
 
     static func readReceiver(_ id: ComponentID, _ map: ConfigMap) -> ReceiverSettings? {
-        switch id.type {
-        case "otlp": return .otlp(OTLPReceiverConfig.read(map))
-        default:
-            unknownType(map, id, receiverTypes)
-            return nil
-        }
+        guard let factory = find(id, map, receivers, \.type) else { return nil }
+        return ReceiverSettings(factory: factory, config: factory.readSettings(map))
     }
 
     static func readProcessor(_ id: ComponentID, _ map: ConfigMap) -> ProcessorSettings? {
-        switch id.type {
-        case "batch": return .batch(BatchProcessorConfig.read(map))
-        case "attributes": return .attributes(AttributesProcessorConfig.read(map))
-        case "resource": return .attributes(AttributesProcessorConfig.readResource(map))
-        case "filter": return .filter(FilterProcessorConfig.read(map))
-        case "routing": return .routing(RoutingProcessorConfig.read(map))
-        case "memory_limiter": return .memoryLimiter(MemoryLimiterConfig.read(map))
-        case "probabilistic_sampler": return .probabilisticSampler(ProbabilisticSamplerConfig.read(map))
-        case "tail_sampling": return .tailSampling(TailSamplingConfig.read(map))
-        default:
-            unknownType(map, id, processorTypes)
-            return nil
-        }
+        guard let factory = find(id, map, processors, \.type) else { return nil }
+        return ProcessorSettings(factory: factory, config: factory.readSettings(map))
     }
 
     static func readExporter(_ id: ComponentID, _ map: ConfigMap) -> ExporterSettings? {
-        switch id.type {
-        case "postgres": return .postgres(PostgresExporterConfig.read(map))
-        case "otlphttp": return .otlphttp(OTLPHTTPExporterConfig.read(map))
-        case "conclusion": return .conclusion(ConclusionExporterConfig.read(map))
-        case "loadbalancing": return .loadbalancing(LoadBalancingExporterConfig.read(map))
-        case "nop":
-            map.finish()
-            return .nop
-        default:
-            unknownType(map, id, exporterTypes)
-            return nil
-        }
+        guard let factory = find(id, map, exporters, \.type) else { return nil }
+        return ExporterSettings(factory: factory, config: factory.readSettings(map))
     }
 
-    private static func unknownType(_ map: ConfigMap, _ id: ComponentID, _ known: [String]) {
-        map.diagnostics.report(line: map.line, path: map.path, "unknown component type '\(id.type)'; known types: \(known.joined(separator: ", "))")
+    private static func find<F>(_ id: ComponentID, _ map: ConfigMap, _ factories: [F], _ type: (F) -> String) -> F? {
+        if let factory = factories.first(where: { type($0) == id.type }) { return factory }
+        map.diagnostics.report(
+            line: map.line, path: map.path,
+            "unknown component type '\(id.type)'; known types: \(factories.map(type).joined(separator: ", "))")
+        return nil
     }
 }

@@ -10,7 +10,7 @@ extension TracegateConfig {
     mutating func resolveConclusionExporters(_ root: ConfigMap) {
         var byDatabase: [String: String] = [:]
         for name in exporters.keys.sorted() {
-            guard case .conclusion(var c)? = exporters[name], c.store == .postgres else { continue }
+            guard let settings = exporters[name], var c = settings.config(as: ConclusionExporterConfig.self), c.store == .postgres else { continue }
             let line = root.line(ofKey: name, in: "exporters")
             let path = "exporters.\(name)"
             let using = pipelines.filter { $0.exporters.contains(name) }
@@ -18,8 +18,7 @@ extension TracegateConfig {
             var dsns: Set<String> = []
             for pipeline in using {
                 let here = pipeline.exporters.compactMap { e -> String? in
-                    if case .postgres(let pg)? = exporters[e] { return pg.dsn }
-                    return nil
+                    exporters[e]?.config(as: PostgresExporterConfig.self)?.dsn
                 }
                 if here.isEmpty {
                     root.diagnostics.report(
@@ -36,7 +35,7 @@ extension TracegateConfig {
                     root.diagnostics.report(line: line, path: path, "the pipelines have postgres exporters on several databases; set dsn to choose one")
                 } else if let only = dsns.first {
                     c.dsn = only
-                    exporters[name] = .conclusion(c)
+                    exporters[name] = ExporterSettings(factory: settings.factory, config: c)
                 }
             }
             if !c.dsn.isEmpty {

@@ -2,24 +2,22 @@ import TracegateCore
 import TracegateProcessors
 
 extension TracegateConfig {
-    /// A `routing` processor replaces its pipeline's fan-out, so it must be
-    /// the last processor, and it can only send to exporters of that pipeline
-    /// (their queues are the ones that reserved room for the spans).
+    /// A processor that chooses the exporters (`routing`) replaces its
+    /// pipeline's fan-out, so it must be the last processor, and it can only
+    /// send to exporters of that pipeline (their queues are the ones that
+    /// reserved room for the spans).
     func checkRouting(_ pipeline: PipelineConfig, _ map: ConfigMap) {
-        let routers = pipeline.processors.filter {
-            if case .routing? = processors[$0] { return true }
-            return false
-        }
+        let routers = pipeline.processors.filter { processors[$0]?.factory.choosesExporters == true }
         guard !routers.isEmpty else { return }
         let lines = map.stringList("processors") ?? []
         for name in routers {
-            guard case .routing(let c)? = processors[name] else { continue }
             if name != pipeline.processors.last {
                 let i = lines.firstIndex { $0.0 == name } ?? 0
                 map.diagnostics.report(
                     line: i < lines.count ? lines[i].1 : map.line, path: "\(map.path).processors[\(i)]",
                     "\(name) must be the last processor of the pipeline (it chooses the exporters)")
             }
+            guard let c = processors[name]?.config(as: RoutingProcessorConfig.self) else { continue }
             let exporters = Set(pipeline.exporters)
             for (routeIndex, route) in c.table.enumerated() {
                 for (j, (exporter, line)) in zip(route.exporters, route.exporterLines).enumerated() where !exporters.contains(exporter) {

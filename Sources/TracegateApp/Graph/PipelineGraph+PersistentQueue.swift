@@ -19,22 +19,22 @@ import TracegateProcessors
 extension PipelineGraph {
     /// The batch settings of a pipeline that has a persistent exporter: its
     /// batch processor is applied behind the queues instead of in the chain.
-    static func hoistedBatch(_ pipeline: PipelineConfig, _ config: TracegateConfig) -> BatchProcessorConfig? {
-        guard pipeline.exporters.contains(where: { queueConfig(config.exporters[$0]!)?.persistent == true }) else { return nil }
+    static func hoistedBatch(_ pipeline: PipelineConfig, _ config: TracegateConfig, _ exporters: [String: BuiltExporter]) -> BatchProcessorConfig? {
+        guard pipeline.exporters.contains(where: { exporters[$0]!.sendingQueue.persistent }) else { return nil }
         for name in pipeline.processors {
-            if case .batch(let c)? = config.processors[name] { return c }
+            if let c = config.processors[name]?.config(as: BatchProcessorConfig.self) { return c }
         }
         return nil
     }
 
     /// Spans per export for each persistent exporter: the largest hoisted batch
     /// of the pipelines it is in (0: export batches as they came).
-    static func coalesceSpans(_ config: TracegateConfig) -> [String: Int] {
+    static func coalesceSpans(_ config: TracegateConfig, _ exporters: [String: BuiltExporter]) -> [String: Int] {
         var out: [String: Int] = [:]
         for p in config.pipelines {
-            guard let batch = hoistedBatch(p, config) else { continue }
+            guard let batch = hoistedBatch(p, config, exporters) else { continue }
             let size = batch.sendBatchMaxSize > 0 ? batch.sendBatchMaxSize : batch.sendBatchSize
-            for name in p.exporters where queueConfig(config.exporters[name]!)?.persistent == true {
+            for name in p.exporters where exporters[name]!.sendingQueue.persistent {
                 out[name] = max(out[name] ?? 0, size)
             }
         }
@@ -42,16 +42,13 @@ extension PipelineGraph {
     }
 
     /// The end of a pipeline's processor chain: its queues, with the hoisted
-    /// batch processor in front of the in-memory ones. A `routing` processor
-    /// replaces this fan-out with its own (`routingEntry`), so nothing is
-    /// built for a routed pipeline.
+    /// batch processor in front of the in-memory ones. A processor that chooses
+    /// the exporters (`routing`) replaces this fan-out with its own
+    /// (`exporterTargets`), so nothing is built for a routed pipeline.
     mutating func exporterEntry(
         _ pipeline: PipelineConfig, _ config: TracegateConfig, _ queues: [SendingQueue], hoisted: BatchProcessorConfig?
     ) -> any SpanConsumer {
-        let routed = pipeline.processors.contains { name in
-            if case .routing? = config.processors[name] { return true }
-            return false
-        }
+        let routed = pipeline.processors.contains { config.processors[$0]?.factory.choosesExporters == true }
         guard let hoisted, !routed else { return FanOut(queues) }
         let persistent = queues.filter { $0.config.persistent }
         let memory = queues.filter { !$0.config.persistent }
@@ -73,17 +70,6 @@ extension PipelineGraph {
             return QueuePersistence(log: log, codec: OTLPBatchCodec())
         } catch {
             throw GraphError(description: "exporters.\(name).sending_queue: \(error)")
-        }
-    }
-
-    /// The sending queue settings of an exporter, for the types that have one.
-    static func queueConfig(_ settings: ExporterSettings) -> SendingQueueConfig? {
-        switch settings {
-        case .postgres(let c): return c.sendingQueue
-        case .otlphttp(let c): return c.sendingQueue
-        case .conclusion(let c): return c.sendingQueue
-        case .loadbalancing(let c): return c.sendingQueue
-        case .nop: return nil
         }
     }
 }

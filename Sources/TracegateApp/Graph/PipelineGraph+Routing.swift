@@ -2,14 +2,12 @@ import TracegateCore
 import TracegateProcessors
 
 extension PipelineGraph {
-    /// The `routing` processor at the end of a pipeline, holding the
-    /// pipeline's exporter queues by name. When a persistent exporter moved
+    /// The exporters of a pipeline by name, for a processor that chooses
+    /// among them (`routing`): their queues. When a persistent exporter moved
     /// the pipeline's batch processor behind the queues (`hoisted`), each
-    /// in-memory queue gets a batch processor of its own, since routing sends
-    /// different spans to each.
-    mutating func routingEntry(
-        id: String, _ config: RoutingProcessorConfig, exporters: [String], hoisted: BatchProcessorConfig?
-    ) -> RoutingProcessor {
+    /// in-memory queue gets a batch processor of its own, since such a
+    /// processor sends different spans to each.
+    mutating func exporterTargets(_ exporters: [String], hoisted: BatchProcessorConfig?) -> [(name: String, consumer: any SpanConsumer)] {
         var targets: [(name: String, consumer: any SpanConsumer)] = []
         for name in exporters {
             let queue = queues[name]!
@@ -21,6 +19,6 @@ extension PipelineGraph {
                 targets.append((name, queue))
             }
         }
-        return RoutingProcessor(id: id, config: config, exporters: targets)
+        return targets
     }
 }

@@ -1,12 +1,12 @@
 import Logging
 import ServiceLifecycle
 import TracegateCore
-import TracegateExporters
 import TracegateProcessors
-import TracegateReceivers
 
 /// The running form of a configuration: exporters with their queues,
-/// processors chained per pipeline, receivers feeding their pipelines.
+/// processors chained per pipeline, receivers feeding their pipelines. Every
+/// component is built by its factory (`ComponentRegistry`); the graph only
+/// wires what they built.
 ///
 /// `services` lists them downstream first; `ServiceGroup` starts in that order
 /// and shuts down in reverse, so receivers stop before the batches flush and
@@ -14,113 +14,107 @@ import TracegateReceivers
 /// stage.
 public struct PipelineGraph {
     public var queues: [String: SendingQueue] = [:]
-    public var postgresExporters: [PostgresExporter] = []
+    /// Databases and services outside the process: checked before the
+    /// receivers open their ports, then probed for `/ready`.
+    public var sinks: [any ExternalSink] = []
+    /// What runs beside the exporters (partition maintenance, conclusion
+    /// timers, load-balancer endpoint queues): started before the sending
+    /// queues, stopped after they drained.
+    public var exporterServices: [any Service] = []
     public var processors: [any Service] = []
-    /// Partition creation and retention, one per postgres exporter.
-    public var maintenance: [any Service] = []
-    public var receivers: [OTLPHTTPReceiver] = []
-    public var grpcReceivers: [OTLPGRPCReceiver] = []
+    public var receivers: [any ReceiverService] = []
     public var pipelines: [Pipeline] = []
     public let shutdownTimeout: Duration
 
     public var services: [any Service] {
-        maintenance + queues.keys.sorted().map { QueueService(queue: queues[$0]!, timeout: shutdownTimeout) as any Service } + processors
-            + [PipelineCloser(pipelines: pipelines)] + receivers.map { $0 as any Service } + grpcReceivers.map { $0 as any Service }
+        exporterServices + queues.keys.sorted().map { QueueService(queue: queues[$0]!, timeout: shutdownTimeout) as any Service } + processors
+            + [PipelineCloser(pipelines: pipelines)] + receivers.map { $0 as any Service }
     }
 
     /// Builds every component. Receivers bind their sockets here, so a port
     /// in use fails the start rather than the first request.
     public static func build(_ config: TracegateConfig, logger: Logger) async throws -> PipelineGraph {
         var graph = PipelineGraph(shutdownTimeout: config.telemetry.shutdownTimeout)
-        let coalesce = Self.coalesceSpans(config)
-        for name in Set(config.pipelines.flatMap(\.exporters)).sorted() {
-            let exporter: any SpanExporter
-            var queueConfig = SendingQueueConfig()
-            var retry = RetryPolicy()
-            switch config.exporters[name]! {
-            case .postgres(let c):
-                let pg = PostgresExporter(id: name, config: c, logger: logger)
-                graph.postgresExporters.append(pg)
-                graph.maintenance.append(PostgresMaintenanceService(exporter: pg, logger: logger))
-                exporter = pg
-                queueConfig = c.sendingQueue
-                retry = c.retry
-            case .otlphttp(let c):
-                exporter = OTLPHTTPExporter(id: name, config: c, logger: logger)
-                queueConfig = c.sendingQueue
-                retry = c.retry
-            case .conclusion(let c):
-                let conclusion = ConclusionExporter(id: name, config: c, logger: logger)
-                // Listed with maintenance: starts before and stops after the queues.
-                graph.maintenance.append(ConclusionService(exporter: conclusion))
-                exporter = conclusion
-                queueConfig = c.sendingQueue
-                retry = RetryPolicy(maxElapsedTime: .zero)
-            case .loadbalancing(let c):
-                let balancer = LoadBalancingExporter(id: name, config: c, logger: logger)
-                // Listed with maintenance: its endpoint queues start before and stop after the queues.
-                graph.maintenance.append(LoadBalancingService(exporter: balancer, timeout: graph.shutdownTimeout, logger: logger))
-                exporter = balancer
-                queueConfig = c.sendingQueue
-                retry = c.retry
-            case .nop:
-                exporter = NopExporter(id: name)
-            }
-            graph.queues[name] = SendingQueue(
-                exporter: exporter, config: queueConfig, retry: retry, logger: logger,
-                persistence: try Self.openPersistence(exporter: name, queueConfig, logger: logger), coalesceSpans: coalesce[name] ?? 0)
-        }
-        Self.watchBacklogs(config, graph.queues)
+        let exporters = try graph.buildExporters(config, logger: logger)
         for p in config.pipelines {
-            let queues = p.exporters.map { graph.queues[$0]! }
-            let hoisted = Self.hoistedBatch(p, config)  // see PipelineGraph+PersistentQueue.swift
-            var next: any SpanConsumer = graph.exporterEntry(p, config, queues, hoisted: hoisted)
-            var gates: [any AdmissionGate] = []
-            for name in p.processors.reversed() {
-                switch config.processors[name]! {
-                case .batch(let c):
-                    if hoisted != nil { continue }  // applied behind the persistent queues
-                    let batch = BatchProcessor(config: c, next: next)
-                    graph.processors.append(batch)
-                    next = batch
-                case .attributes(let c):
-                    next = AttributesProcessor(config: c, next: next)
-                case .filter(let c):
-                    next = FilterProcessor(id: name, config: c, next: next)
-                case .routing(let c):
-                    // Validated to be the last processor: it replaces the fan-out.
-                    next = graph.routingEntry(id: name, c, exporters: p.exporters, hoisted: hoisted)
-                case .memoryLimiter(let c):
-                    let limiter = MemoryLimiter(id: name, config: c, next: next, logger: logger)
-                    graph.processors.append(limiter)
-                    gates.append(limiter)
-                    next = limiter
-                case .probabilisticSampler(let c):
-                    next = ProbabilisticSampler(id: name, config: c, next: next)
-                case .tailSampling(let c):
-                    let sampler = TailSamplingProcessor(id: name, config: c, next: next)
-                    graph.processors.append(sampler)
-                    next = sampler
-                }
-            }
-            graph.pipelines.append(Pipeline(id: p.id, entry: next, queues: queues, gates: gates))
+            graph.pipelines.append(graph.buildPipeline(p, config, exporters: exporters, logger: logger))
         }
         for name in Set(config.pipelines.flatMap(\.receivers)).sorted() {
+            let settings = config.receivers[name]!
             let ingress = PipelineIngress(
                 pipelines: zip(config.pipelines, graph.pipelines).filter { $0.0.receivers.contains(name) }.map(\.1))
-            switch config.receivers[name]! {
-            case .otlp(let c):
-                var receiverLogger = logger
-                receiverLogger[metadataKey: "receiver"] = "\(name)"
-                if let http = c.http {
-                    graph.receivers.append(try await OTLPHTTPReceiver(id: name, config: http, ingress: ingress, logger: receiverLogger))
-                }
-                if let grpc = c.grpc {
-                    graph.grpcReceivers.append(try await OTLPGRPCReceiver(id: name, config: grpc, ingress: ingress, logger: receiverLogger))
-                }
-            }
+            var receiverLogger = logger
+            receiverLogger[metadataKey: "receiver"] = "\(name)"
+            graph.receivers += try await settings.factory.build(
+                settings: settings.config, ReceiverContext(id: name, logger: receiverLogger, ingress: ingress))
         }
         return graph
+    }
+
+    /// Every exporter of some pipeline, with its sending queue.
+    private mutating func buildExporters(_ config: TracegateConfig, logger: Logger) throws -> [String: BuiltExporter] {
+        var built: [String: BuiltExporter] = [:]
+        let names = Set(config.pipelines.flatMap(\.exporters)).sorted()
+        for name in names {
+            let settings = config.exporters[name]!
+            let parts = try settings.factory.build(
+                settings: settings.config, ExporterContext(id: name, logger: logger, shutdownTimeout: shutdownTimeout))
+            exporterServices += parts.services
+            if let sink = parts.sink { sinks.append(sink) }
+            built[name] = parts
+        }
+        let coalesce = Self.coalesceSpans(config, built)
+        for name in names {
+            let parts = built[name]!
+            queues[name] = SendingQueue(
+                exporter: parts.exporter, config: parts.sendingQueue, retry: parts.retry, logger: logger,
+                persistence: try Self.openPersistence(exporter: name, parts.sendingQueue, logger: logger), coalesceSpans: coalesce[name] ?? 0)
+        }
+        watchBacklogs(config, built)
+        return built
+    }
+
+    /// A pipeline's processors chained in order, ending in its exporters.
+    private mutating func buildPipeline(
+        _ p: PipelineConfig, _ config: TracegateConfig, exporters: [String: BuiltExporter], logger: Logger
+    ) -> Pipeline {
+        let queues = p.exporters.map { self.queues[$0]! }
+        let hoisted = Self.hoistedBatch(p, config, exporters)  // see PipelineGraph+PersistentQueue.swift
+        var next: any SpanConsumer = exporterEntry(p, config, queues, hoisted: hoisted)
+        var gates: [any AdmissionGate] = []
+        for name in p.processors.reversed() {
+            let settings = config.processors[name]!
+            // Applied behind the persistent queues instead.
+            if hoisted != nil && settings.config(as: BatchProcessorConfig.self) != nil { continue }
+            var processorLogger = logger
+            processorLogger[metadataKey: "processor"] = "\(name)"
+            let targets = settings.factory.choosesExporters ? exporterTargets(p.exporters, hoisted: hoisted) : []
+            let built = settings.factory.build(
+                settings: settings.config, ProcessorContext(id: name, logger: processorLogger, next: next, exporters: targets))
+            if let service = built.service { processors.append(service) }
+            if let gate = built.gate { gates.append(gate) }
+            next = built.consumer
+        }
+        return Pipeline(id: p.id, entry: next, queues: queues, gates: gates)
+    }
+
+    /// Hands each exporter that waits for backlogs (conclusion) the queues it
+    /// waits for: its own, or those of the exporters of a type in the same
+    /// pipelines.
+    private func watchBacklogs(_ config: TracegateConfig, _ built: [String: BuiltExporter]) {
+        for name in built.keys.sorted() {
+            guard let need = built[name]!.backlog else { continue }
+            switch need.source {
+            case .ownQueue:
+                need.watch(queues[name]!)
+            case .pipelineExporters(let type):
+                var feeding: Set<String> = []
+                for p in config.pipelines where p.exporters.contains(name) {
+                    for e in p.exporters where config.exporters[e]!.factory.type == type { feeding.insert(e) }
+                }
+                for e in feeding.sorted() { need.watch(queues[e]!) }
+            }
+        }
     }
 }
 
@@ -133,27 +127,5 @@ struct QueueService: Service {
         queue.start()
         try? await gracefulShutdown()
         await queue.shutdown(deadline: .now + timeout)
-    }
-}
-
-extension PipelineGraph {
-    /// Tells each conclusion exporter which queues' acknowledged-but-unstored
-    /// spans hold its conclusions back: the postgres store reads what the
-    /// postgres exporters of its pipelines stored, so their queues; the memory
-    /// store counts what it observed, so its own queue.
-    static func watchBacklogs(_ config: TracegateConfig, _ queues: [String: SendingQueue]) {
-        for (name, queue) in queues {
-            guard let conclusion = queue.exporter as? ConclusionExporter else { continue }
-            switch conclusion.config.store {
-            case .memory:
-                conclusion.backlogs.watch(queue)
-            case .postgres:
-                var feeding: Set<String> = []
-                for p in config.pipelines where p.exporters.contains(name) {
-                    for e in p.exporters { if case .postgres = config.exporters[e]! { feeding.insert(e) } }
-                }
-                for e in feeding.sorted() { conclusion.backlogs.watch(queues[e]!) }
-            }
-        }
     }
 }

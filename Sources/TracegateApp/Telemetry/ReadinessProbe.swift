@@ -1,32 +1,33 @@
 import Foundation
 import ServiceLifecycle
-import TracegateExporters
+import TracegateCore
 
-/// Checks every postgres exporter's database for `/ready`, once at start and
+/// Checks every sink outside the process (each postgres exporter's
+/// database) for `/ready`, once at start and
 /// then every `interval`. libpq blocks, so each probe runs on a thread of its
 /// own, never on an event loop or the cooperative pool.
 struct ReadinessProbe: Service {
-    let exporters: [PostgresExporter]
+    let sinks: [any ExternalSink]
     let readiness: Readiness
     var interval: Duration = .seconds(2)
 
-    init(exporters: [PostgresExporter], readiness: Readiness, interval: Duration = .seconds(2)) {
-        self.exporters = exporters
+    init(sinks: [any ExternalSink], readiness: Readiness, interval: Duration = .seconds(2)) {
+        self.sinks = sinks
         self.readiness = readiness
         self.interval = interval
-        for exporter in exporters { readiness.expect("exporter \(exporter.id)") }
+        for sink in sinks { readiness.expect("exporter \(sink.id)") }
     }
 
     func run() async throws {
-        guard !exporters.isEmpty else {
+        guard !sinks.isEmpty else {
             // A service that returns early would end the whole group.
             try? await gracefulShutdown()
             return
         }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            for exporter in exporters {
-                let problem = await Self.onThread { exporter.probeReachability() }
-                readiness.report("exporter \(exporter.id)", problem: problem)
+            for sink in sinks {
+                let problem = await Self.onThread { sink.probeReachability() }
+                readiness.report("exporter \(sink.id)", problem: problem)
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }

@@ -75,7 +75,7 @@ import TracegateProcessors
                     traces: { receivers: [otlp], processors: [memory_limiter, batch], exporters: [nop] }
                   telemetry: { logs: { format: json }, metrics: { enabled: false } }
                 """, file: "gw.yaml", environment: [:])
-        guard case .memoryLimiter(let limiter)? = config.processors["memory_limiter"] else {
+        guard let limiter = config.processors["memory_limiter"]?.config(as: MemoryLimiterConfig.self) else {
             Issue.record("memory_limiter missing")
             return
         }
