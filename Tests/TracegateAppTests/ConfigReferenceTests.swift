@@ -10,6 +10,7 @@ import Testing
     /// absent optional section is not read, so its keys would not be seen).
     static let samples: [String: String] = [
         "otlp": "{ protocols: { http: { tls: {} }, grpc: { tls: {} } }, auth: { bearer_tokens: [t] } }",
+        "file": "{ rotation: {} }",
         // One policy of every type, and/composite with one sub-policy each.
         "tail_sampling": "{ policies: [ { name: a, type: always_sample }, { name: b, type: status_code }, { name: c, type: latency }, "
             + "{ name: d, type: string_attribute }, { name: e, type: numeric_attribute }, { name: f, type: boolean_attribute }, "

@@ -23,7 +23,7 @@ public enum ComponentRegistry {
 
     public static let exporters: [any ExporterFactory] = [
         PostgresExporterFactory(), OTLPHTTPExporterFactory(), ConclusionExporterFactory(), LoadBalancingExporterFactory(),
-        DebugExporterFactory(), NopExporterFactory(),
+        DebugExporterFactory(), FileExporterFactory(), NopExporterFactory(),
     ]
 
     static func readReceiver(_ id: ComponentID, _ map: ConfigMap) -> ReceiverSettings? {

@@ -37,8 +37,8 @@ public final class DebugExporter: SpanExporter {
         if skipped > 0 { metadata["batches_not_shown"] = "\(skipped)" }
         switch config.verbosity {
         case .basic: logger.info("Traces", metadata: metadata)
-        case .normal: logger.info("Traces\n\(DebugFormat.normal(batch))", metadata: metadata)
-        case .detailed: logger.info("Traces\n\(DebugFormat.detailed(batch))", metadata: metadata)
+        case .normal: logger.info("Traces\n\(DebugFormat.normal(batch).dropLast())", metadata: metadata)
+        case .detailed: logger.info("Traces\n\(DebugFormat.detailed(batch).dropLast())", metadata: metadata)
         }
     }
 

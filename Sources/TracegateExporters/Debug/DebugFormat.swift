@@ -1,5 +1,9 @@
 import TracegateCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The text the `debug` exporter logs for a batch, at `normal` and
 /// `detailed` verbosity. Everything in it came from clients: control
 /// characters are escaped, so a value cannot start a log line of its own.
@@ -41,8 +45,8 @@ enum DebugFormat {
                     out += "    Kind           : \(kindName(span.kind))\n"
                     out += "    TraceState     : \(text(span.traceState))\n"
                     out += "    Flags          : \(span.flags)\n"
-                    out += "    Start time     : \(span.startTimeUnixNano)\n"
-                    out += "    End time       : \(span.endTimeUnixNano)\n"
+                    out += "    Start time     : \(utc(span.startTimeUnixNano))\n"
+                    out += "    End time       : \(utc(span.endTimeUnixNano))\n"
                     out += "    Status code    : \(statusName(span.status.code))\n"
                     out += "    Status message : \(text(span.status.message))\n"
                     out += "    DroppedAttributesCount: \(span.droppedAttributesCount)\n"
@@ -52,7 +56,7 @@ enum DebugFormat {
                     for (e, event) in span.events.enumerated() {
                         out += "SpanEvent #\(e)\n"
                         out += "     -> Name: \(text(event.name))\n"
-                        out += "     -> Timestamp: \(event.timeUnixNano)\n"
+                        out += "     -> Timestamp: \(utc(event.timeUnixNano))\n"
                         out += "     -> DroppedAttributesCount: \(event.droppedAttributesCount)\n"
                         out += attributeLines("     -> Attributes", event.attributes, indent: "     ")
                     }
@@ -153,6 +157,20 @@ enum DebugFormat {
         case .error: "Error"
         default: "Code(\(code.rawValue))"
         }
+    }
+
+    /// `2018-12-13 14:51:00.000000001 +0000 UTC`, as the Collector prints times.
+    static func utc(_ nanos: UInt64) -> String {
+        var seconds = time_t(nanos / 1_000_000_000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ v: Int, _ width: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        let date = "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))"
+        let time = "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2))"
+        return "\(date) \(time).\(pad(Int(nanos % 1_000_000_000), 9)) +0000 UTC"
     }
 
     /// `12.3ms`, `1.204s`, `850µs`.

@@ -2,8 +2,8 @@ import CZlib
 
 /// Inflates a gzip (or zlib) body with zlib, refusing to produce more than
 /// `limit` bytes, so a small compressed bomb cannot exhaust memory.
-enum GzipInflater {
-    enum Failure: Error, Equatable {
+public enum GzipInflater {
+    public enum Failure: Error, Equatable {
         case tooLarge
         case corrupt(String)
     }
@@ -13,7 +13,7 @@ enum GzipInflater {
     /// bomb costs the time to inflate `limit` bytes, no more.
     static let chunkSize = 64 << 10
 
-    static func inflate(_ input: [UInt8], limit: Int) throws(Failure) -> [UInt8] {
+    public static func inflate(_ input: [UInt8], limit: Int) throws(Failure) -> [UInt8] {
         var stream = z_stream()
         guard tg_inflate_init_gzip(&stream) == Z_OK else { throw .corrupt("zlib could not start") }
         defer { inflateEnd(&stream) }

@@ -70,7 +70,6 @@ final class CapturedLog: Sendable {
                 ScopeSpans #0 io.test 1.2
                 GET /cart 4bf92f3577b34da6a3ce929d0e0e4736 00f067aa0ba902b7 kind=Server status=Error duration=12.3ms http.status_code=200
                 GET /cart 4bf92f3577b34da6a3ce929d0e0e4736 00f067aa0ba902b7 kind=Server status=Error duration=12.3ms http.status_code=200
-
                 """)
     }
 
@@ -81,6 +80,7 @@ final class CapturedLog: Sendable {
         #expect(message.contains("Resource attributes:\n     -> service.name: Str(checkout)\n"))
         #expect(message.contains("    Trace ID       : 4bf92f3577b34da6a3ce929d0e0e4736\n"))
         #expect(message.contains("    Parent ID      : \n"))
+        #expect(message.contains("    Start time     : 1970-01-01 00:00:01.000000000 +0000 UTC\n    End time       : 1970-01-01 00:00:01.012300000 +0000 UTC\n"))
         #expect(message.contains("    Status code    : Error\n    Status message : boom\n"))
         #expect(message.contains("Attributes:\n     -> tags: Slice([a,true])\n"))
         #expect(message.components(separatedBy: "Span #").count == 3)
