@@ -24,6 +24,10 @@ public struct OTLPReceiverConfig: Sendable, Equatable {
             c.http?.auth = auth
             c.grpc?.auth = auth
         }
+        // Read whatever the protocols: unknown keys stay errors either way.
+        let metadata = RequestMetadataConfig.read(map)
+        c.http?.metadata = metadata
+        c.grpc?.metadata = metadata
         if c.http == nil && c.grpc == nil {
             map.report("protocols", "at least one protocol (http or grpc) must be configured")
         }

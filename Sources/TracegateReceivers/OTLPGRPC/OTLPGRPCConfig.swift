@@ -26,6 +26,8 @@ public struct OTLPGRPCConfig: Sendable, Equatable {
     public var maxConnectionAge: Duration? = nil
     /// Bearer tokens required of every call (`receivers.otlp.auth`); nil: none.
     public var auth: BearerAuth? = nil
+    /// Request metadata written into resource attributes (`receivers.otlp.include_metadata`, `metadata_keys`).
+    public var metadata = RequestMetadataConfig()
     /// `tls`: serve gRPC over TLS (ALPN `h2`) with these files instead of h2c; nil: h2c.
     public var tls: ReceiverTLSConfig? = nil
 

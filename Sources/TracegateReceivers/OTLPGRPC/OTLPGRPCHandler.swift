@@ -34,6 +34,9 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
     private let ingress: PipelineIngress
     private let logger: Logger
     private let auth: BearerAuth?
+    private let metadata: RequestMetadataConfig
+    /// Written on the resources of this call's spans (tenant, metadata).
+    private var stamp = ResourceStamp.none
     private let metrics: ReceiverMetrics
     private let readTimeout: TimeAmount
     private var state = State.awaitingHeaders
@@ -42,6 +45,7 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
 
     init(
         maxMessageSize: Int, ingress: PipelineIngress, logger: Logger, auth: BearerAuth? = nil,
+        metadata: RequestMetadataConfig = RequestMetadataConfig(),
         metrics: ReceiverMetrics = ReceiverMetrics(receiver: "otlp", transport: "grpc"),
         readTimeout: Duration = .seconds(30)
     ) {
@@ -49,6 +53,7 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
         self.ingress = ingress
         self.logger = logger
         self.auth = auth
+        self.metadata = metadata
         self.metrics = metrics
         self.readTimeout = .nanoseconds(readTimeout.nanoseconds)
     }
@@ -84,14 +89,22 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
     private func received(_ context: ChannelHandlerContext, _ headers: HTTP2Frame.FramePayload.Headers) {
         switch state {
         case .awaitingHeaders:
-            if let auth, !auth.authorizes(header: headers.headers.first(name: "authorization")) {
-                // Before anything else; no message is read or decoded.
-                let presented = headers.headers.contains(name: "authorization")
-                fail(
-                    context, GRPCFailure(code: .unauthenticated, message: presented ? "invalid bearer token" : "missing bearer token"),
-                    requestEnded: headers.endStream)
-                return
+            var tenant: String? = nil
+            if let auth {
+                switch auth.verdict(header: headers.headers.first(name: "authorization")) {
+                case .allowed(let name): tenant = name
+                case .denied:
+                    // Before anything else; no message is read or decoded.
+                    let presented = headers.headers.contains(name: "authorization")
+                    fail(
+                        context, GRPCFailure(code: .unauthenticated, message: presented ? "invalid bearer token" : "missing bearer token"),
+                        requestEnded: headers.endStream)
+                    return
+                }
             }
+            stamp = metadata.stamp(
+                header: { headers.headers.first(name: $0) }, clientAddress: context.channel.parent?.remoteAddress?.ipAddress,
+                tenant: tenant.map { (auth?.tenantAttribute ?? BearerAuth.defaultTenantAttribute, $0) })
             switch Self.check(headers.headers) {
             case .failure(let failure):
                 fail(context, failure, requestEnded: headers.endStream)
@@ -188,7 +201,7 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
         case .success(let m):
             message = m
         }
-        let decoded: DecodedRequest
+        var decoded: DecodedRequest
         switch Self.decode(message, limit: maxMessageSize) {
         case .failure(let failure):
             fail(context, failure, requestEnded: true)
@@ -196,6 +209,7 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
         case .success(let d):
             decoded = d
         }
+        stamp.apply(to: &decoded.batch)
         switch ingress.offer(decoded.batch) {
         case .accepted:
             metrics.accepted(encoding: "protobuf", spans: decoded.batch.spanCount, rejected: decoded.rejectedSpans,

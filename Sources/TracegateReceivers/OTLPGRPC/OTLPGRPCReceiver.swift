@@ -64,6 +64,7 @@ public final class OTLPGRPCReceiver: Service {
         let maxMessageSize = config.maxRecvMsgSize
         let readTimeout = config.readTimeout
         let auth = config.auth
+        let metadata = config.metadata
         let metrics = ReceiverMetrics(receiver: id, transport: "grpc", logger: logger)
         let counter = ConnectionCounter(limit: config.maxConnections)
         // Built before binding: a broken certificate is a start-up error.
@@ -96,7 +97,7 @@ public final class OTLPGRPCReceiver: Service {
                         stream.eventLoop.makeCompletedFuture {
                             try stream.pipeline.syncOperations.addHandler(
                                 OTLPGRPCStreamHandler(
-                                    maxMessageSize: maxMessageSize, ingress: ingress, logger: logger, auth: auth, metrics: metrics,
+                                    maxMessageSize: maxMessageSize, ingress: ingress, logger: logger, auth: auth, metadata: metadata, metrics: metrics,
                                     readTimeout: readTimeout))
                         }
                     }

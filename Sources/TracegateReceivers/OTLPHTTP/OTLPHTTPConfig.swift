@@ -23,6 +23,8 @@ public struct OTLPHTTPConfig: Sendable, Equatable {
     public var maxConnections: Int = 0
     /// Bearer tokens required of every request (`receivers.otlp.auth`); nil: none.
     public var auth: BearerAuth? = nil
+    /// Request metadata written into resource attributes (`receivers.otlp.include_metadata`, `metadata_keys`).
+    public var metadata = RequestMetadataConfig()
     /// `tls`: serve HTTPS with these files instead of plain HTTP; nil: plain.
     public var tls: ReceiverTLSConfig? = nil
 

@@ -44,8 +44,8 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private enum State {
         case idle
-        /// Reading a body we mean to decode.
-        case reading(HTTPRequestHead, gzip: Bool, encoding: Encoding)
+        /// Reading a body we mean to decode; `stamp` goes on its resources.
+        case reading(HTTPRequestHead, gzip: Bool, encoding: Encoding, stamp: ResourceStamp)
         /// An answer was sent early (or will be at `.end`); the body is ignored.
         case discarding
     }
@@ -76,7 +76,7 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             body.clear()
             state = start(context: context, head: head)
         case .body(var chunk):
-            guard case .reading(let head, _, let encoding) = state else { return }
+            guard case .reading(let head, _, let encoding, _) = state else { return }
             if body.readableBytes + chunk.readableBytes > config.maxRequestBodySize {
                 state = .discarding
                 body.clear()
@@ -89,8 +89,8 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .end:
             // The whole request has arrived in time.
             deadline?.requestRead()
-            if case .reading(let head, let gzip, let encoding) = state {
-                handle(context: context, head: head, gzip: gzip, encoding: encoding)
+            if case .reading(let head, let gzip, let encoding, let stamp) = state {
+                handle(context: context, head: head, gzip: gzip, encoding: encoding, stamp: stamp)
             }
             state = .idle
         }
@@ -107,16 +107,21 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let requestEncoding = Encoding(mediaType: contentType)
         // Answers before the body use the request's encoding when it has one.
         let answerEncoding = requestEncoding ?? .protobuf
-        if let auth = config.auth, !auth.authorizes(header: head.headers.first(name: "authorization")) {
-            // Before anything else: an unauthenticated client learns nothing
-            // and its body is never read into memory.
-            let presented = head.headers.contains(name: "authorization")
-            respond(
-                context, head: head, .unauthorized,
-                status: .init(code: .unauthenticated, message: presented ? "invalid bearer token" : "missing bearer token"),
-                encoding: answerEncoding,
-                extraHeaders: [("WWW-Authenticate", presented ? "Bearer error=\"invalid_token\"" : "Bearer")])
-            return .discarding
+        var tenant: String? = nil
+        if let auth = config.auth {
+            switch auth.verdict(header: head.headers.first(name: "authorization")) {
+            case .allowed(let name): tenant = name
+            case .denied:
+                // Before anything else: an unauthenticated client learns
+                // nothing and its body is never read into memory.
+                let presented = head.headers.contains(name: "authorization")
+                respond(
+                    context, head: head, .unauthorized,
+                    status: .init(code: .unauthenticated, message: presented ? "invalid bearer token" : "missing bearer token"),
+                    encoding: answerEncoding,
+                    extraHeaders: [("WWW-Authenticate", presented ? "Bearer error=\"invalid_token\"" : "Bearer")])
+                return .discarding
+            }
         }
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
         guard path == config.tracesURLPath else {
@@ -167,7 +172,10 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             // The request passed every check the head allows: invite the body.
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
-        return .reading(head, gzip: contentEncoding == "gzip", encoding: encoding)
+        let stamp = config.metadata.stamp(
+            header: { head.headers.first(name: $0) }, clientAddress: context.channel.remoteAddress?.ipAddress,
+            tenant: tenant.map { (config.auth?.tenantAttribute ?? BearerAuth.defaultTenantAttribute, $0) })
+        return .reading(head, gzip: contentEncoding == "gzip", encoding: encoding, stamp: stamp)
     }
 
     static func mediaType(_ header: String) -> String {
@@ -185,7 +193,7 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func handle(context: ChannelHandlerContext, head: HTTPRequestHead, gzip: Bool, encoding: Encoding) {
+    private func handle(context: ChannelHandlerContext, head: HTTPRequestHead, gzip: Bool, encoding: Encoding, stamp: ResourceStamp) {
         var bytes = body.readBytes(length: body.readableBytes) ?? []
         body.clear()
         if gzip {
@@ -203,7 +211,7 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 return
             }
         }
-        let decoded: DecodedRequest
+        var decoded: DecodedRequest
         do throws(OTLPDecodeError) {
             switch encoding {
             case .protobuf: decoded = try OTLPProtobufDecoder.decode(bytes)
@@ -213,6 +221,7 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             respond(context, head: head, .badRequest, status: .init(code: .invalidArgument, message: error.message), encoding: encoding)
             return
         }
+        stamp.apply(to: &decoded.batch)
         switch ingress.offer(decoded.batch) {
         case .accepted:
             metrics.accepted(encoding: encoding.label, spans: decoded.batch.spanCount, rejected: decoded.rejectedSpans,
