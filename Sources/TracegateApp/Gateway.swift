@@ -18,21 +18,19 @@ public enum Gateway {
         MetricsBootstrap.bootstrap()
     }
 
-    public static func run(config: TracegateConfig, logger: Logger) async throws {
+    /// Runs until SIGTERM or SIGINT. With `configFile`, SIGHUP (and, with
+    /// `watch`, a change of the file) rereads it and applies it to the
+    /// running gateway (`GatewayRuntime.reload`).
+    public static func run(config: TracegateConfig, configFile: String? = nil, watch: Bool = false, logger: Logger) async throws {
         // Before any component exists: metrics made earlier would stay no-ops.
         let registry = MetricsBootstrap.bootstrap()
         // Check the database before opening any port: a schema newer than this
         // binary must stop the start. A database that is down only delays the
         // check to the first export; spans queue up meanwhile.
-        var graph = try await PipelineGraph.build(config, logger: logger)
-        for sink in graph.sinks {
-            // Blocks (libpq), before anything else runs.
-            if let problem = try sink.prepareForStart() {
-                logger.warning("PostgreSQL is not reachable yet; spans will queue until it is", metadata: ["exporter": "\(sink.id)", "error": "\(problem)"])
-            }
-        }
+        let runtime = GatewayRuntime(config: config, logger: logger)
+        let graph = try await runtime.prepare()
         let readiness = Readiness()
-        let queueMetrics = QueueMetrics(queues: graph.queues)
+        let queueMetrics = QueueMetrics(queues: { runtime.current.withLock { $0.queues } })
         let telemetry = try await TelemetryServer(
             config: config.telemetry,
             metrics: {
@@ -40,23 +38,29 @@ public enum Gateway {
                 return registry.emitToBuffer()
             },
             readiness: readiness, logger: logger)
+        let (reloadRequests, requestReload) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        var triggers: [any Service] = [ReloadSignalService(configFile: configFile, requestReload: requestReload, logger: logger)]
+        if watch, let configFile { triggers.append(ConfigFileWatch(path: configFile, requestReload: requestReload)) }
         // The telemetry server starts first and stops last; the readiness
         // marker is told first, so /ready turns 503 as soon as shutdown begins.
         let services: [any Service] =
-            [telemetry, ReloadSignalService(logger: logger), ReadinessProbe(sinks: graph.sinks, readiness: readiness)]
-            + graph.services + [ReadinessMarker(readiness: readiness)]
+            [telemetry] + triggers
+            + [
+                ReadinessProbe(sinks: { runtime.current.withLock { $0.sinks } }, readiness: readiness),
+                GatewayService(runtime: runtime, reloadRequests: reloadRequests, configFile: configFile),
+                ReadinessMarker(readiness: readiness),
+            ]
         let group = ServiceGroup(
             configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         logger.info(
             "tracegate started",
             metadata: [
                 "pipelines": "\(config.pipelines.map(\.id).joined(separator: ","))",
-                "receivers": "\(graph.receivers.map(\.listeningDescription).joined(separator: ","))",
+                "receivers": "\(graph.receivers.keys.sorted().flatMap { graph.receivers[$0]!.listeners.map(\.listeningDescription) }.joined(separator: ","))",
                 "metrics": "\(telemetry.metricsAddress.map { "\($0)" } ?? "off")",
                 "health": "\(telemetry.healthAddress.map { "\($0)" } ?? "off")",
             ])
         try await group.run()
-        graph.receivers.removeAll()
         logger.info("tracegate stopped")
     }
 }

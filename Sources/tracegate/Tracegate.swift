@@ -58,13 +58,14 @@ extension Tracegate {
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Run the gateway with a configuration file.")
         @OptionGroup var options: ConfigOption
+        @Flag(help: "Reread the configuration when its file changes (as on SIGHUP).") var watch = false
 
         func run() async throws {
             let config = try options.load()
             let logger = makeLogger(level: config.telemetry.logLevel, format: config.telemetry.logFormat)
             Gateway.prepareProcess()
             do {
-                try await Gateway.run(config: config, logger: logger)
+                try await Gateway.run(config: config, configFile: options.config, watch: watch, logger: logger)
             } catch {
                 logger.critical("tracegate cannot start", metadata: ["error": "\(error)"])
                 throw ExitCode(1)

@@ -213,8 +213,10 @@ def tail(text: str, lines: int = 60) -> str:
 class Gateway:
     """One `tracegate run` process with its config file and log file."""
 
-    def __init__(self, binary: str, config_path: Path, log_path: Path, port: int | None, env: Mapping[str, str]):
+    def __init__(self, binary: str, config_path: Path, log_path: Path, port: int | None, env: Mapping[str, str],
+                 extra_args: Sequence[str] = ()):
         self.binary = binary
+        self.extra_args = list(extra_args)
         self.config_path = config_path
         self.log_path = log_path
         # None until wait_ready() reads the port the kernel gave (endpoint port 0).
@@ -275,7 +277,7 @@ class Gateway:
         full_env.update(self.env)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [self.binary, "run", "--config", str(self.config_path)],
+                [self.binary, "run", "--config", str(self.config_path), *self.extra_args],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 cwd=self.config_path.parent, env=full_env,
             )
@@ -368,6 +370,7 @@ class GatewayLauncher:
         env: Mapping[str, str] | None = None,
         wait: bool = True,
         port: int | None = None,
+        extra_args: Sequence[str] = (),
     ) -> Gateway:
         """Starts `tracegate run` on `config` (a dict or YAML text).
 
@@ -382,7 +385,7 @@ class GatewayLauncher:
         config_path.write_text(text.replace("{port}", str(chosen)), encoding="utf-8")
         log_path = self.directory / f"gateway-{n}.log"
         gw_env = {k: v.replace("{port}", str(chosen)) for k, v in (env or {}).items()}
-        gw = Gateway(self.binary, config_path, log_path, chosen or None, gw_env)
+        gw = Gateway(self.binary, config_path, log_path, chosen or None, gw_env, extra_args)
         self.gateways.append(gw)
         gw.start()
         if wait:

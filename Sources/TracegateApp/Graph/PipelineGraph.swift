@@ -3,83 +3,130 @@ import ServiceLifecycle
 import TracegateCore
 import TracegateProcessors
 
-/// The running form of a configuration: exporters with their queues,
+/// The components of one configuration, wired: exporters with their queues,
 /// processors chained per pipeline, receivers feeding their pipelines. Every
 /// component is built by its factory (`ComponentRegistry`); the graph only
-/// wires what they built.
+/// wires what they built. `GatewayRuntime` runs it.
 ///
-/// `services` lists them downstream first; `ServiceGroup` starts in that order
-/// and shuts down in reverse, so receivers stop before the batches flush and
-/// the batches flush before the queues drain: nothing is sent into a stopped
-/// stage.
-public struct PipelineGraph {
-    public var queues: [String: SendingQueue] = [:]
-    /// Databases and services outside the process: checked before the
-    /// receivers open their ports, then probed for `/ready`.
-    public var sinks: [any ExternalSink] = []
-    /// What runs beside the exporters (partition maintenance, conclusion
-    /// timers, load-balancer endpoint queues): started before the sending
-    /// queues, stopped after they drained.
-    public var exporterServices: [any Service] = []
+/// Built against the graph that runs (`previous`, on reload), it reuses every
+/// exporter and receiver whose settings did not change: the same queue (its
+/// write-ahead log, its database connections), the same listening sockets.
+/// Pipelines and their processors are always built anew; they are cheap, and
+/// the old ones flush into the queues they fed when they retire.
+public struct PipelineGraph: Sendable {
+    /// An exporter of the configuration, with its sending queue.
+    public struct Exporter: Sendable {
+        public let settings: ExporterSettings
+        public let built: BuiltExporter
+        public let queue: SendingQueue
+        /// Taken over from the running graph (settings unchanged).
+        public let reused: Bool
+    }
+
+    /// A receiver of the configuration, with its listeners.
+    public struct Receiver: Sendable {
+        public let settings: ReceiverSettings
+        public let route: IngressRoute
+        public let listeners: [any ReceiverService]
+        /// The pipelines that list it, in this graph.
+        public let pipelines: [Pipeline]
+        public let reused: Bool
+    }
+
+    /// Kept receivers whose settings changed: applied when the graph takes
+    /// over (`applyReceiverUpdates`), checked when it is built.
+    struct ReceiverUpdate: Sendable {
+        let name: String
+        let listeners: [any ReceiverService]
+        let old: ReceiverSettings
+        let new: ReceiverSettings
+    }
+
+    var pendingUpdates: [ReceiverUpdate] = []
+
+    public var exporters: [String: Exporter] = [:]
     public var processors: [any Service] = []
-    public var receivers: [any ReceiverService] = []
     public var pipelines: [Pipeline] = []
+    public var receivers: [String: Receiver] = [:]
     public let shutdownTimeout: Duration
 
-    public var services: [any Service] {
-        exporterServices + queues.keys.sorted().map { QueueService(queue: queues[$0]!, timeout: shutdownTimeout) as any Service } + processors
-            + [PipelineCloser(pipelines: pipelines)] + receivers.map { $0 as any Service }
-    }
+    public var queues: [String: SendingQueue] { exporters.mapValues(\.queue) }
 
-    /// Builds every component. Receivers bind their sockets here, so a port
-    /// in use fails the start rather than the first request.
-    public static func build(_ config: TracegateConfig, logger: Logger) async throws -> PipelineGraph {
+    /// Databases and services outside the process: checked before the
+    /// receivers open their ports, then probed for `/ready`.
+    public var sinks: [any ExternalSink] { exporters.keys.sorted().compactMap { exporters[$0]!.built.sink } }
+
+    /// Builds every component, reusing those of `previous` whose settings did
+    /// not change. Receivers bind their sockets here, so a port in use fails
+    /// the start (or the reload) rather than the first request. On failure,
+    /// whatever was built here is released and `previous` is untouched.
+    public static func build(_ config: TracegateConfig, logger: Logger, previous: PipelineGraph? = nil) async throws -> PipelineGraph {
         var graph = PipelineGraph(shutdownTimeout: config.telemetry.shutdownTimeout)
-        let exporters = try graph.buildExporters(config, logger: logger)
-        for p in config.pipelines {
-            graph.pipelines.append(graph.buildPipeline(p, config, exporters: exporters, logger: logger))
+        do {
+            try graph.buildExporters(config, logger: logger, previous: previous)
+            for p in config.pipelines { graph.pipelines.append(graph.buildPipeline(p, config, logger: logger)) }
+            try await graph.buildReceivers(config, logger: logger, previous: previous)
+            return graph
+        } catch {
+            await graph.release()
+            throw error
         }
-        for name in Set(config.pipelines.flatMap(\.receivers)).sorted() {
-            let settings = config.receivers[name]!
-            let ingress = PipelineIngress(
-                pipelines: zip(config.pipelines, graph.pipelines).filter { $0.0.receivers.contains(name) }.map(\.1))
-            var receiverLogger = logger
-            receiverLogger[metadataKey: "receiver"] = "\(name)"
-            graph.receivers += try await settings.factory.build(
-                settings: settings.config, ReceiverContext(id: name, logger: receiverLogger, ingress: ingress))
-        }
-        return graph
     }
 
-    /// Every exporter of some pipeline, with its sending queue.
-    private mutating func buildExporters(_ config: TracegateConfig, logger: Logger) throws -> [String: BuiltExporter] {
-        var built: [String: BuiltExporter] = [:]
+    /// Releases what this graph built and never ran (a failed reload): closes
+    /// new listeners and new queues' write-ahead logs.
+    func release() async {
+        for receiver in receivers.values where !receiver.reused {
+            for listener in receiver.listeners { await listener.abandon() }
+        }
+        for exporter in exporters.values where !exporter.reused {
+            await exporter.queue.shutdown(deadline: .now)
+        }
+    }
+
+    private mutating func buildExporters(_ config: TracegateConfig, logger: Logger, previous: PipelineGraph?) throws {
+        var fresh: [String: BuiltExporter] = [:]
         let names = Set(config.pipelines.flatMap(\.exporters)).sorted()
         for name in names {
             let settings = config.exporters[name]!
+            if let old = previous?.exporters[name], Self.same(old.settings, settings) {
+                exporters[name] = Exporter(settings: settings, built: old.built, queue: old.queue, reused: true)
+                continue
+            }
             let parts = try settings.factory.build(
                 settings: settings.config, ExporterContext(id: name, logger: logger, shutdownTimeout: shutdownTimeout))
-            exporterServices += parts.services
-            if let sink = parts.sink { sinks.append(sink) }
-            built[name] = parts
+            if let old = previous?.exporters[name], old.built.sendingQueue.persistent, parts.sendingQueue.persistent,
+                old.built.sendingQueue.directory == parts.sendingQueue.directory
+            {
+                // Its write-ahead log is locked by the running queue, which
+                // must go on taking spans until the new pipelines take over.
+                throw GraphError(
+                    description: "exporters.\(name): an exporter with a persistent queue keeps its settings until a restart "
+                        + "(its queue in \(parts.sendingQueue.directory) is in use); restart to apply, or give it a new name")
+            }
+            fresh[name] = parts
         }
-        let coalesce = Self.coalesceSpans(config, built)
-        for name in names {
-            let parts = built[name]!
-            queues[name] = SendingQueue(
+        var all = fresh
+        for (name, exporter) in exporters { all[name] = exporter.built }
+        let coalesce = Self.coalesceSpans(config, all)
+        for name in fresh.keys.sorted() {
+            let parts = fresh[name]!
+            let queue = SendingQueue(
                 exporter: parts.exporter, config: parts.sendingQueue, retry: parts.retry, logger: logger,
                 persistence: try Self.openPersistence(exporter: name, parts.sendingQueue, logger: logger), coalesceSpans: coalesce[name] ?? 0)
+            exporters[name] = Exporter(settings: config.exporters[name]!, built: parts, queue: queue, reused: false)
         }
-        watchBacklogs(config, built)
-        return built
+        watchBacklogs(config)
+    }
+
+    private static func same<F>(_ a: ConfiguredComponent<F>, _ b: ConfiguredComponent<F>) -> Bool {
+        a.config.isSame(as: b.config)
     }
 
     /// A pipeline's processors chained in order, ending in its exporters.
-    private mutating func buildPipeline(
-        _ p: PipelineConfig, _ config: TracegateConfig, exporters: [String: BuiltExporter], logger: Logger
-    ) -> Pipeline {
-        let queues = p.exporters.map { self.queues[$0]! }
-        let hoisted = Self.hoistedBatch(p, config, exporters)  // see PipelineGraph+PersistentQueue.swift
+    private mutating func buildPipeline(_ p: PipelineConfig, _ config: TracegateConfig, logger: Logger) -> Pipeline {
+        let queues = p.exporters.map { exporters[$0]!.queue }
+        let hoisted = Self.hoistedBatch(p, config, exporters.mapValues(\.built))  // see PipelineGraph+PersistentQueue.swift
         var next: any SpanConsumer = exporterEntry(p, config, queues, hoisted: hoisted)
         var gates: [any AdmissionGate] = []
         for name in p.processors.reversed() {
@@ -98,21 +145,48 @@ public struct PipelineGraph {
         return Pipeline(id: p.id, entry: next, queues: queues, gates: gates)
     }
 
+    private mutating func buildReceivers(_ config: TracegateConfig, logger: Logger, previous: PipelineGraph?) async throws {
+        for name in Set(config.pipelines.flatMap(\.receivers)).sorted() {
+            let settings = config.receivers[name]!
+            let feeding = zip(config.pipelines, pipelines).filter { $0.0.receivers.contains(name) }.map(\.1)
+            if let old = previous?.receivers[name] {
+                if !Self.same(old.settings, settings) {
+                    guard settings.factory.canUpdate(from: old.settings.config, to: settings.config) else {
+                        // Its sockets hold the addresses it would bind again.
+                        throw GraphError(
+                            description: "receivers.\(name): its addresses or protocols changed, which needs a restart (its listeners hold "
+                                + "their addresses); restart to apply, or add the new listeners as another receiver")
+                    }
+                    pendingUpdates.append(ReceiverUpdate(name: name, listeners: old.listeners, old: old.settings, new: settings))
+                }
+                receivers[name] = Receiver(settings: settings, route: old.route, listeners: old.listeners, pipelines: feeding, reused: true)
+                continue
+            }
+            var receiverLogger = logger
+            receiverLogger[metadataKey: "receiver"] = "\(name)"
+            let route = IngressRoute(feeding)
+            let listeners = try await settings.factory.build(
+                settings: settings.config, ReceiverContext(id: name, logger: receiverLogger, ingress: PipelineIngress(route: route)))
+            receivers[name] = Receiver(settings: settings, route: route, listeners: listeners, pipelines: feeding, reused: false)
+        }
+    }
+
     /// Hands each exporter that waits for backlogs (conclusion) the queues it
     /// waits for: its own, or those of the exporters of a type in the same
-    /// pipelines.
-    private func watchBacklogs(_ config: TracegateConfig, _ built: [String: BuiltExporter]) {
-        for name in built.keys.sorted() {
-            guard let need = built[name]!.backlog else { continue }
+    /// pipelines. A reused exporter is handed only the queues new in this graph.
+    private func watchBacklogs(_ config: TracegateConfig) {
+        for name in exporters.keys.sorted() {
+            let exporter = exporters[name]!
+            guard let need = exporter.built.backlog else { continue }
             switch need.source {
             case .ownQueue:
-                need.watch(queues[name]!)
+                if !exporter.reused { need.watch(exporter.queue) }
             case .pipelineExporters(let type):
                 var feeding: Set<String> = []
                 for p in config.pipelines where p.exporters.contains(name) {
                     for e in p.exporters where config.exporters[e]!.factory.type == type { feeding.insert(e) }
                 }
-                for e in feeding.sorted() { need.watch(queues[e]!) }
+                for e in feeding.sorted() where !(exporter.reused && exporters[e]!.reused) { need.watch(exporters[e]!.queue) }
             }
         }
     }

@@ -21,6 +21,11 @@ public final class Readiness: Sendable {
         state.withLock { $0.dependencies[dependency] = .some("not checked yet") }
     }
 
+    /// Drops a dependency a reload removed.
+    public func forget(_ dependency: String) {
+        state.withLock { _ = $0.dependencies.removeValue(forKey: dependency) }
+    }
+
     /// The outcome of a check of `dependency`: nil when it is fine.
     public func report(_ dependency: String, problem: String?) {
         state.withLock { $0.dependencies[dependency] = .some(problem) }

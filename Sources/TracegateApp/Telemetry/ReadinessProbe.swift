@@ -7,25 +7,27 @@ import TracegateCore
 /// then every `interval`. libpq blocks, so each probe runs on a thread of its
 /// own, never on an event loop or the cooperative pool.
 struct ReadinessProbe: Service {
-    let sinks: [any ExternalSink]
+    /// The sinks of the running configuration (a reload changes them).
+    let sinks: @Sendable () -> [any ExternalSink]
     let readiness: Readiness
     var interval: Duration = .seconds(2)
 
-    init(sinks: [any ExternalSink], readiness: Readiness, interval: Duration = .seconds(2)) {
+    init(sinks: @escaping @Sendable () -> [any ExternalSink], readiness: Readiness, interval: Duration = .seconds(2)) {
         self.sinks = sinks
         self.readiness = readiness
         self.interval = interval
-        for sink in sinks { readiness.expect("exporter \(sink.id)") }
+        for sink in sinks() { readiness.expect("exporter \(sink.id)") }
     }
 
     func run() async throws {
-        guard !sinks.isEmpty else {
-            // A service that returns early would end the whole group.
-            try? await gracefulShutdown()
-            return
-        }
+        var checked: Set<String> = Set(sinks().map(\.id))
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            for sink in sinks {
+            let now = sinks()
+            let ids = Set(now.map(\.id))
+            for gone in checked.subtracting(ids) { readiness.forget("exporter \(gone)") }
+            for new in ids.subtracting(checked) { readiness.expect("exporter \(new)") }
+            checked = ids
+            for sink in now {
                 let problem = await Self.onThread { sink.probeReachability() }
                 readiness.report("exporter \(sink.id)", problem: problem)
             }

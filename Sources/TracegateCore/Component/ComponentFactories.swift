@@ -21,6 +21,19 @@ public protocol ReceiverFactory: Sendable {
     /// Binds its sockets here, so that a port in use fails the start rather
     /// than the first request.
     func build(_ config: Config, _ context: ReceiverContext) async throws -> [any ReceiverService]
+    /// Whether running listeners built from `old` can take the settings
+    /// `new` without closing their sockets (same addresses, same protocols).
+    /// When not, a reload that changes them needs a restart.
+    func canUpdate(from old: Config, to new: Config) -> Bool
+    /// Gives running listeners the settings `new`; connections accepted from
+    /// now on use them. Only called when `canUpdate`. Throws when `new` is
+    /// unusable (a certificate that does not load), before changing anything.
+    func update(_ listeners: [any ReceiverService], from old: Config, to new: Config) throws
+}
+
+extension ReceiverFactory {
+    public func canUpdate(from old: Config, to new: Config) -> Bool { false }
+    public func update(_ listeners: [any ReceiverService], from old: Config, to new: Config) throws {}
 }
 
 /// What a receiver is built with.
@@ -42,6 +55,9 @@ public struct ReceiverContext: Sendable {
 public protocol ReceiverService: Service, AnyObject {
     /// Where it listens, for the start-up log: `otlp/http@127.0.0.1:4318`.
     var listeningDescription: String { get }
+    /// Closes the socket of a receiver that was built but never run (a
+    /// reload that failed after binding it).
+    func abandon() async
 }
 
 /// Builds one processor type: a stage of a pipeline's chain.
@@ -194,6 +210,12 @@ extension ReceiverFactory {
     public func readSettings(_ map: ConfigMap) -> any ComponentConfig { read(map) }
     public func build(settings: any ComponentConfig, _ context: ReceiverContext) async throws -> [any ReceiverService] {
         try await build(settings as! Config, context)
+    }
+    public func canUpdate(from old: any ComponentConfig, to new: any ComponentConfig) -> Bool {
+        canUpdate(from: old as! Config, to: new as! Config)
+    }
+    public func update(_ listeners: [any ReceiverService], from old: any ComponentConfig, to new: any ComponentConfig) throws {
+        try update(listeners, from: old as! Config, to: new as! Config)
     }
 }
 

@@ -62,19 +62,38 @@ public final class Pipeline: Sendable {
     }
 }
 
+/// Where a receiver's requests go: the pipelines that list it. A reload
+/// points a running receiver at the pipelines of the new configuration
+/// without touching its sockets.
+public final class IngressRoute: Sendable {
+    private let current: Mutex<[Pipeline]>
+
+    public init(_ pipelines: [Pipeline]) { current = Mutex(pipelines) }
+
+    public var pipelines: [Pipeline] { current.withLock { $0 } }
+
+    /// New requests go to `pipelines`; offers in progress finish where they began.
+    public func retarget(_ pipelines: [Pipeline]) { current.withLock { $0 = pipelines } }
+}
+
 /// What a receiver feeds: the pipelines that list it. A request is accepted
 /// only when every pipeline has room for it, so the acknowledgement is true
 /// for all of them.
 public struct PipelineIngress: Sendable {
-    public let pipelines: [Pipeline]
+    public let route: IngressRoute
 
-    public init(pipelines: [Pipeline]) { self.pipelines = pipelines }
+    public init(pipelines: [Pipeline]) { self.route = IngressRoute(pipelines) }
+
+    public init(route: IngressRoute) { self.route = route }
+
+    public var pipelines: [Pipeline] { route.pipelines }
 
     /// The refusal a request would get now, whatever its size, because some
     /// pipeline has no room at all; nil when it may be accepted. Lets a
     /// receiver answer 503 before it reads and decodes the body.
     public func refusalBeforeDecoding() -> Admission? {
-        if let refusal = gateRefusal(bytes: 0) { return refusal }
+        let pipelines = route.pipelines
+        if let refusal = Self.gateRefusal(pipelines, bytes: 0) { return refusal }
         for pipeline in pipelines where pipeline.queues.contains(where: \.isFull) {
             return .refused(retryAfter: pipeline.retryHint, reason: "pipeline \(pipeline.id) is at capacity: its exporter queues are full")
         }
@@ -86,14 +105,27 @@ public struct PipelineIngress: Sendable {
     public func offer(_ batch: SpanBatch) -> Admission {
         let count = batch.spanCount
         guard count > 0 else { return .accepted }
-        for (i, pipeline) in pipelines.enumerated() where !pipeline.enter() {
-            for done in pipelines[..<i] { done.leave() }
-            return .refused(retryAfter: pipeline.retryHint, reason: "pipeline \(pipeline.id) is shutting down")
+        var pipelines = route.pipelines
+        // A reload may close the pipelines this offer found between reading
+        // the route and entering them: the route then names their successors.
+        var entered = false
+        for _ in 0..<3 {
+            guard let closed = pipelines.firstIndex(where: { !$0.enter() }) else {
+                entered = true
+                break
+            }
+            for done in pipelines[..<closed] { done.leave() }
+            let fresh = route.pipelines
+            guard !Self.same(fresh, pipelines) else {
+                return .refused(retryAfter: pipelines[closed].retryHint, reason: "pipeline \(pipelines[closed].id) is shutting down")
+            }
+            pipelines = fresh
         }
+        guard entered else { return .refused(retryAfter: .seconds(1), reason: "the configuration is being reloaded") }
         defer { for pipeline in pipelines { pipeline.leave() } }
         let hasGates = pipelines.contains { !$0.gates.isEmpty }
         let bytes = hasGates ? batch.estimatedByteSize : 0
-        if hasGates, let refusal = gateRefusal(bytes: bytes) { return refusal }
+        if hasGates, let refusal = Self.gateRefusal(pipelines, bytes: bytes) { return refusal }
         for (i, pipeline) in pipelines.enumerated() where !pipeline.reserve(count) {
             for done in pipelines[..<i] { done.release(count) }
             return .refused(retryAfter: pipeline.retryHint, reason: "pipeline \(pipeline.id) is at capacity: its exporter queues are full")
@@ -105,7 +137,11 @@ public struct PipelineIngress: Sendable {
         return .accepted
     }
 
-    private func gateRefusal(bytes: Int) -> Admission? {
+    private static func same(_ a: [Pipeline], _ b: [Pipeline]) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { $0 === $1 }
+    }
+
+    private static func gateRefusal(_ pipelines: [Pipeline], bytes: Int) -> Admission? {
         for pipeline in pipelines {
             for gate in pipeline.gates {
                 if let refusal = gate.refusal(forBytes: bytes) { return refusal }

@@ -62,6 +62,8 @@ public struct SendingQueueStats: Sendable, Equatable {
     public var refusedDiskFull = 0
     /// Bytes the persistent queue uses on disk (0 in memory).
     public var diskBytes = 0
+
+    public init() {}
 }
 
 /// The disk side of a persistent queue: its log and the codec of its records.

@@ -20,6 +20,25 @@ public struct OTLPReceiverFactory: ReceiverFactory {
     }
 }
 
+extension OTLPReceiverFactory {
+    /// Same protocols on the same addresses.
+    public func canUpdate(from old: OTLPReceiverConfig, to new: OTLPReceiverConfig) -> Bool {
+        old.http?.endpoint == new.http?.endpoint && old.grpc?.endpoint == new.grpc?.endpoint
+    }
+
+    /// Each listener takes its new settings (limits, timeouts, TLS files,
+    /// tokens and tenants, metadata) for the connections it accepts from now on.
+    public func update(_ listeners: [any ReceiverService], from old: OTLPReceiverConfig, to new: OTLPReceiverConfig) throws {
+        // Everything that can fail first, so that nothing changes on failure.
+        let http = try new.http.map(OTLPHTTPReceiver.settings)
+        let grpc = try new.grpc.map(OTLPGRPCReceiver.settings)
+        for listener in listeners {
+            if let receiver = listener as? OTLPHTTPReceiver, let http { receiver.update(http) }
+            if let receiver = listener as? OTLPGRPCReceiver, let grpc { receiver.update(grpc) }
+        }
+    }
+}
+
 extension OTLPReceiverConfig: ComponentConfig {}
 
 extension OTLPHTTPReceiver: ReceiverService {

@@ -34,10 +34,14 @@ import TracegateCore
 /// `OTLPGRPCStreamHandler` per stream.
 public final class OTLPGRPCReceiver: Service {
     public let id: String
-    public let config: OTLPGRPCConfig
     private let logger: Logger
     private let boundChannel: Channel
     private let connections: ConnectionSet
+    private let counter: ConnectionCounter
+    /// What each new connection is set up with; a reload replaces it
+    /// (`update`) without touching the socket. Connections already open keep
+    /// what they started with.
+    private let current: ListenerSettings<Settings>
 
     /// How long connections get, once shutdown starts, to finish the calls
     /// they have in flight.
@@ -46,34 +50,48 @@ public final class OTLPGRPCReceiver: Service {
     /// How long a TLS client has to complete its handshake.
     static let handshakeTimeout = Duration.seconds(10)
 
+    /// The settings of new connections, with the TLS context built from them.
+    public struct Settings: Sendable {
+        public let config: OTLPGRPCConfig
+        let tlsContext: NIOSSLContext?
+    }
+
+    public var config: OTLPGRPCConfig { current.current.config }
+
+    /// Builds what new connections need from `config` (a broken certificate
+    /// throws here, before anything changes).
+    public static func settings(_ config: OTLPGRPCConfig) throws -> Settings {
+        Settings(config: config, tlsContext: try config.tls?.makeServerContext(applicationProtocols: ["h2"]))
+    }
+
+    /// New connections get `settings`; the address must stay the same.
+    public func update(_ settings: Settings) {
+        counter.setLimit(settings.config.maxConnections)
+        current.replace(with: settings)
+        logger.info("OTLP/gRPC receiver settings replaced; new connections use them", metadata: ["receiver": "\(id)"])
+    }
+
     /// Binds the socket right away, so that a port in use is a start-up error and
     /// the listening address is known before `run()`.
     public init(id: String, config: OTLPGRPCConfig, ingress: PipelineIngress, logger: Logger,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws {
         self.id = id
-        self.config = config
         self.logger = logger
         let connections = ConnectionSet()
         self.connections = connections
-
-        let (connectionConfiguration, streamConfiguration) = Self.http2Configuration(config)
-        let managerConfiguration = NIOHTTP2ServerConnectionManagementHandler.Configuration(
-            maxIdleTime: config.maxConnectionIdle.map { .nanoseconds($0.nanoseconds) },
-            maxAge: config.maxConnectionAge.map { .nanoseconds($0.nanoseconds) },
-            maxGraceTime: Self.shutdownGrace, keepalive: nil)
-        let maxMessageSize = config.maxRecvMsgSize
-        let readTimeout = config.readTimeout
-        let auth = config.auth
-        let metadata = config.metadata
+        // Built before binding: a broken certificate is a start-up error.
+        let current = ListenerSettings(try Self.settings(config))
+        self.current = current
         let metrics = ReceiverMetrics(receiver: id, transport: "grpc", logger: logger)
         let counter = ConnectionCounter(limit: config.maxConnections)
-        // Built before binding: a broken certificate is a start-up error.
-        let tlsContext = try config.tls?.makeServerContext(applicationProtocols: ["h2"])
+        self.counter = counter
         let tlsFailures = TLSHandshakeGuard.failureCounter(receiver: id, protocol: "grpc")
 
         self.boundChannel = try await ServerBootstrap.otlpReceiver(group: group)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let settings = current.current
+                    let config = settings.config
                     // A connection accepted while the receiver stops is not served.
                     guard connections.insert(channel) else { throw ChannelError.ioOnClosedChannel }
                     // Over max_connections: closed at once, before a byte is read.
@@ -82,10 +100,15 @@ public final class OTLPGRPCReceiver: Service {
                         throw ChannelError.ioOnClosedChannel
                     }
                     channel.closeFuture.whenComplete { _ in counter.release() }
+                    let (connectionConfiguration, streamConfiguration) = Self.http2Configuration(config)
+                    let managerConfiguration = NIOHTTP2ServerConnectionManagementHandler.Configuration(
+                        maxIdleTime: config.maxConnectionIdle.map { .nanoseconds($0.nanoseconds) },
+                        maxAge: config.maxConnectionAge.map { .nanoseconds($0.nanoseconds) },
+                        maxGraceTime: Self.shutdownGrace, keepalive: nil)
                     let manager = NIOHTTP2ServerConnectionManagementHandler(
                         eventLoop: channel.eventLoop, configuration: managerConfiguration)
                     let sync = channel.pipeline.syncOperations
-                    if let tlsContext {
+                    if let tlsContext = settings.tlsContext {
                         try sync.addHandler(NIOSSLServerHandler(context: tlsContext))
                         try sync.addHandler(
                             TLSHandshakeGuard(timeout: Self.handshakeTimeout, failures: tlsFailures, logger: logger))
@@ -97,12 +120,12 @@ public final class OTLPGRPCReceiver: Service {
                         stream.eventLoop.makeCompletedFuture {
                             try stream.pipeline.syncOperations.addHandler(
                                 OTLPGRPCStreamHandler(
-                                    maxMessageSize: maxMessageSize, ingress: ingress, logger: logger, auth: auth, metadata: metadata, metrics: metrics,
-                                    readTimeout: readTimeout))
+                                    maxMessageSize: config.maxRecvMsgSize, ingress: ingress, logger: logger, auth: config.auth,
+                                    metadata: config.metadata, metrics: metrics, readTimeout: config.readTimeout))
                         }
                     }
                     try sync.addHandler(manager)
-                    try sync.addHandler(HTTP2PrefaceDeadline(timeout: readTimeout, metrics: metrics))
+                    try sync.addHandler(HTTP2PrefaceDeadline(timeout: config.readTimeout, metrics: metrics))
                     try sync.addHandler(GRPCConnectionErrorHandler(logger: logger, metrics: metrics))
                 }
             }
@@ -127,6 +150,11 @@ public final class OTLPGRPCReceiver: Service {
         var stream = NIOHTTP2Handler.StreamConfiguration()
         stream.targetWindowSize = streamWindow
         return (connection, stream)
+    }
+
+    /// Closes the socket of a receiver that never ran.
+    public func abandon() async {
+        try? await boundChannel.close()
     }
 
     /// The address actually bound (useful with port 0).

@@ -99,21 +99,26 @@ final class HTTPReadDeadline: ChannelInboundHandler, RemovableChannelHandler {
 
 /// `max_connections`: counts the connections served by one receiver.
 final class ConnectionCounter: Sendable {
-    let limit: Int
-    private let count = Mutex(0)
+    /// (connections open, the limit); a reload may change the limit.
+    private let state: Mutex<(count: Int, limit: Int)>
 
-    init(limit: Int) { self.limit = limit }
+    init(limit: Int) { state = Mutex((0, limit)) }
+
+    var limit: Int { state.withLock { $0.limit } }
+
+    /// A new `max_connections`: connections above it stay, new ones wait for room.
+    func setLimit(_ limit: Int) { state.withLock { $0.limit = limit } }
 
     /// Takes a slot; false when the receiver is full (a limit of 0 never is).
     func tryAcquire() -> Bool {
-        count.withLock { n in
-            guard limit == 0 || n < limit else { return false }
-            n += 1
+        state.withLock { s in
+            guard s.limit == 0 || s.count < s.limit else { return false }
+            s.count += 1
             return true
         }
     }
 
-    func release() { count.withLock { $0 -= 1 } }
+    func release() { state.withLock { $0.count -= 1 } }
 
-    var current: Int { count.withLock { $0 } }
+    var current: Int { state.withLock { $0.count } }
 }

@@ -4,37 +4,65 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import ServiceLifecycle
+import Synchronization
 import TracegateCore
 
 /// The OTLP/HTTP receiver: a SwiftNIO HTTP/1.1 server with keep-alive and
 /// pipelining, one handler per connection.
 public final class OTLPHTTPReceiver: Service {
     public let id: String
-    public let config: OTLPHTTPConfig
     private let ingress: PipelineIngress
     private let logger: Logger
     private let group: any EventLoopGroup
     private let boundChannel: Channel
+    /// What each new connection is set up with; a reload replaces it
+    /// (`update`) without touching the socket. Connections already open keep
+    /// what they started with.
+    private let current: ListenerSettings<Settings>
+    private let connections: ConnectionCounter
+
+    /// The settings of new connections, with the TLS context built from them.
+    public struct Settings: Sendable {
+        public let config: OTLPHTTPConfig
+        let tlsContext: NIOSSLContext?
+    }
+
+    public var config: OTLPHTTPConfig { current.current.config }
+
+    /// Builds what new connections need from `config` (a broken certificate
+    /// throws here, before anything changes).
+    public static func settings(_ config: OTLPHTTPConfig) throws -> Settings {
+        Settings(config: config, tlsContext: try config.tls?.makeServerContext(applicationProtocols: ["http/1.1"]))
+    }
+
+    /// New connections get `settings`; the address must stay the same.
+    public func update(_ settings: Settings) {
+        connections.setLimit(settings.config.maxConnections)
+        current.replace(with: settings)
+        logger.info("OTLP/HTTP receiver settings replaced; new connections use them", metadata: ["receiver": "\(id)"])
+    }
 
     /// Binds the socket right away, so that a port in use is a start-up error and
     /// the listening address is known before `run()`.
     public init(id: String, config: OTLPHTTPConfig, ingress: PipelineIngress, logger: Logger,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws {
         self.id = id
-        self.config = config
         self.ingress = ingress
         self.logger = logger
         self.group = group
-        let handlerConfig = config
+        // Built before binding: a broken certificate is a start-up error.
+        let current = ListenerSettings(try Self.settings(config))
+        self.current = current
         let handlerLogger = logger
         let connections = ConnectionCounter(limit: config.maxConnections)
+        self.connections = connections
         let metrics = ReceiverMetrics(receiver: id, transport: "http", logger: logger)
-        // Built before binding: a broken certificate is a start-up error.
-        let tlsContext = try config.tls?.makeServerContext(applicationProtocols: ["http/1.1"])
         let tlsFailures = TLSHandshakeGuard.failureCounter(receiver: id, protocol: "http")
         self.boundChannel = try await ServerBootstrap.otlpReceiver(group: group)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let settings = current.current
+                    let handlerConfig = settings.config
                     // Over max_connections: closed at once, before a byte is read.
                     guard connections.tryAcquire() else {
                         handlerLogger.debug("refusing connection: max_connections reached", metadata: ["max_connections": "\(connections.limit)"])
@@ -47,7 +75,7 @@ public final class OTLPHTTPReceiver: Service {
                     let sync = channel.pipeline.syncOperations
                     // Before TLS, so that read_timeout bounds the handshake too.
                     try sync.addHandler(deadline)
-                    if let tlsContext {
+                    if let tlsContext = settings.tlsContext {
                         try sync.addHandler(NIOSSLServerHandler(context: tlsContext))
                         try sync.addHandler(
                             TLSHandshakeGuard(timeout: handlerConfig.readTimeout, failures: tlsFailures, logger: handlerLogger))
@@ -61,6 +89,11 @@ public final class OTLPHTTPReceiver: Service {
             }
             .bind(host: config.host, port: config.port)
             .get()
+    }
+
+    /// Closes the socket of a receiver that never ran.
+    public func abandon() async {
+        try? await boundChannel.close()
     }
 
     /// The address actually bound (useful with port 0).

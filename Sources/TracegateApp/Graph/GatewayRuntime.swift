@@ -1,0 +1,242 @@
+import Foundation
+import Logging
+import Metrics
+import ServiceLifecycle
+import Synchronization
+import TracegateCore
+
+/// Runs a `PipelineGraph` and replaces it on reload.
+///
+/// Each exporter (its services and its queue), each receiver (its
+/// listeners) and each generation of processors runs in a service group of
+/// its own, so a reload can start what is new before it stops what is gone,
+/// in the order that loses nothing:
+///
+/// 1. start the new exporters' queues and services, then the new processors;
+/// 2. start the new receivers and point the kept ones at the new pipelines:
+///    from here on every request goes to the new graph;
+/// 3. stop the receivers that are gone, close the old pipelines (offers in
+///    progress finish), stop the old processors (batches flush into the
+///    queues they fed, kept or retiring), and stop the exporters that are gone
+///    or replaced (their queues drain within `shutdown_timeout`, all at once).
+///
+/// Shutdown is step 3 for everything. An actor: reloads and the shutdown run
+/// one at a time.
+actor GatewayRuntime {
+    private var graph: PipelineGraph?
+    private var config: TracegateConfig
+    private let logger: Logger
+    /// What telemetry reads between reloads (queues for `/metrics`, sinks for `/ready`).
+    nonisolated let current = Mutex<(queues: [String: SendingQueue], sinks: [any ExternalSink])>(([:], []))
+    private var exporterGroups: [ObjectIdentifier: RunningGroup] = [:]
+    private var receiverGroups: [String: RunningGroup] = [:]
+    private var processorGroup: RunningGroup?
+    private let reloads: Counter
+    private let failedReloads: Counter
+
+    init(config: TracegateConfig, logger: Logger) {
+        self.config = config
+        self.logger = logger
+        reloads = Counter(label: "tracegate_config_reloads_total", dimensions: [("result", "applied")])
+        failedReloads = Counter(label: "tracegate_config_reloads_total", dimensions: [("result", "failed")])
+    }
+
+    /// Builds the first graph (binding the receivers' ports) and checks the
+    /// sinks; throws what must stop the start.
+    func prepare() async throws -> PipelineGraph {
+        let built = try await PipelineGraph.build(config, logger: logger)
+        do {
+            try await Self.prepareSinks(built, logger: logger)
+        } catch {
+            await built.release()
+            throw error
+        }
+        graph = built
+        // Before the services start: /ready expects these sinks from the first probe.
+        current.withLock { $0 = (built.queues, built.sinks) }
+        return built
+    }
+
+    /// Starts what `prepare` built.
+    func start() async {
+        guard let graph else { return }
+        commit(graph, replacing: nil)
+    }
+
+    /// Rereads `file` and applies it; an invalid or unbuildable file changes
+    /// nothing. Returns whether it was applied.
+    @discardableResult
+    func reload(file: String, environment: [String: String]) async -> Bool {
+        guard let running = graph else { return false }
+        let next: TracegateConfig
+        do {
+            next = try TracegateConfig.load(file: file, environment: environment)
+        } catch let errors as ConfigErrors {
+            for problem in errors.problems { logger.error("reload refused: \(problem.description)") }
+            logger.error("configuration not reloaded: \(errors.problems.count) problem\(errors.problems.count == 1 ? "" : "s") in \(file); the running configuration is unchanged")
+            failedReloads.increment()
+            return false
+        } catch {
+            logger.error("configuration not reloaded: \(error); the running configuration is unchanged")
+            failedReloads.increment()
+            return false
+        }
+        if next.telemetry != config.telemetry {
+            logger.warning("service.telemetry changed: it is applied at the next restart, not by a reload")
+        }
+        let built: PipelineGraph
+        do {
+            built = try await PipelineGraph.build(next, logger: logger, previous: running)
+        } catch {
+            logger.error("configuration not reloaded: \(error); the running configuration is unchanged")
+            failedReloads.increment()
+            return false
+        }
+        do {
+            try await Self.prepareSinks(built, onlyNew: true, logger: logger)
+        } catch {
+            await built.release()
+            logger.error("configuration not reloaded: \(error); the running configuration is unchanged")
+            failedReloads.increment()
+            return false
+        }
+        commit(built, replacing: running)
+        await retire(running, replacedBy: built)
+        graph = built
+        var applied = next
+        applied.telemetry = config.telemetry
+        config = applied
+        reloads.increment()
+        logger.info(
+            "configuration reloaded",
+            metadata: [
+                "pipelines": "\(next.pipelines.map(\.id).joined(separator: ","))",
+                "exporters_kept": "\(built.exporters.values.filter(\.reused).count)",
+                "exporters_started": "\(built.exporters.values.filter { !$0.reused }.count)",
+                "receivers_kept": "\(built.receivers.values.filter(\.reused).count)",
+                "receivers_started": "\(built.receivers.values.filter { !$0.reused }.count)",
+            ])
+        return true
+    }
+
+    /// Stops everything, receivers first and queues last.
+    func stop() async {
+        guard let running = graph else { return }
+        await retire(running, replacedBy: nil)
+        graph = nil
+    }
+
+    /// The new graph's exporters and processors start, then its receivers
+    /// take the traffic.
+    private func commit(_ next: PipelineGraph, replacing previous: PipelineGraph?) {
+        for name in next.exporters.keys.sorted() where !next.exporters[name]!.reused {
+            let exporter = next.exporters[name]!
+            exporterGroups[ObjectIdentifier(exporter.queue)] = RunningGroup(
+                exporter.built.services + [QueueService(queue: exporter.queue, timeout: next.shutdownTimeout)], logger: logger)
+        }
+        let oldProcessors = processorGroup
+        processorGroup = RunningGroup(next.processors, logger: logger)
+        if let oldProcessors { retiringProcessors = oldProcessors }
+        current.withLock { $0 = (next.queues, next.sinks) }
+        for update in next.pendingUpdates {
+            do {
+                try update.new.factory.update(update.listeners, from: update.old.config, to: update.new.config)
+            } catch {
+                // Files were checked when the configuration loaded; one that
+                // changed since leaves the listener as it was.
+                logger.error("receiver settings not applied; it keeps the previous ones", metadata: ["receiver": "\(update.name)", "error": "\(error)"])
+            }
+        }
+        for name in next.receivers.keys.sorted() {
+            let receiver = next.receivers[name]!
+            if receiver.reused {
+                receiver.route.retarget(receiver.pipelines)
+            } else {
+                // A receiver of the same name in the old graph had other
+                // settings; reloads refuse that, so the name is free.
+                receiverGroups[name] = RunningGroup(receiver.listeners, logger: logger)
+            }
+        }
+    }
+
+    /// The processors of the graph being replaced, between `commit` and `retire`.
+    private var retiringProcessors: RunningGroup?
+
+    /// Stops what `old` ran and `next` does not: receivers, then pipelines
+    /// and processors, then exporters. With `next` nil, everything.
+    private func retire(_ old: PipelineGraph, replacedBy next: PipelineGraph?) async {
+        let goneReceivers = old.receivers.keys.filter { next?.receivers[$0]?.reused != true }
+        await withTaskGroup(of: Void.self) { group in
+            for name in goneReceivers {
+                if let running = receiverGroups.removeValue(forKey: name) { group.addTask { await running.stop() } }
+            }
+        }
+        for pipeline in old.pipelines { await pipeline.close() }
+        if next == nil {
+            await processorGroup?.stop()
+            processorGroup = nil
+        } else {
+            await retiringProcessors?.stop()
+            retiringProcessors = nil
+        }
+        let kept = Set((next?.exporters.values.map { ObjectIdentifier($0.queue) }) ?? [])
+        let gone = old.exporters.values.map { ObjectIdentifier($0.queue) }.filter { !kept.contains($0) }
+        await withTaskGroup(of: Void.self) { group in
+            for id in gone {
+                if let running = exporterGroups.removeValue(forKey: id) { group.addTask { await running.stop() } }
+            }
+        }
+    }
+
+    /// Connects to each sink (on a thread: libpq blocks) before the graph
+    /// takes traffic: a schema newer than this binary stops the start or the
+    /// reload; a database that is down only delays the first export.
+    private static func prepareSinks(_ graph: PipelineGraph, onlyNew: Bool = false, logger: Logger) async throws {
+        for name in graph.exporters.keys.sorted() {
+            let exporter = graph.exporters[name]!
+            guard let sink = exporter.built.sink, !(onlyNew && exporter.reused) else { continue }
+            let outcome: Result<String?, any Error> = await withCheckedContinuation { continuation in
+                let thread = Thread { continuation.resume(returning: Result { try sink.prepareForStart() }) }
+                thread.name = "tg-prepare"
+                thread.start()
+            }
+            if let problem = try outcome.get() {
+                logger.warning("PostgreSQL is not reachable yet; spans will queue until it is", metadata: ["exporter": "\(sink.id)", "error": "\(problem)"])
+            }
+        }
+    }
+}
+
+/// Services run by a service group of their own, in a detached task: a
+/// reload stops them on its own schedule, and the gateway's shutdown reaches
+/// them only through `GatewayRuntime.stop`, in its order.
+final class RunningGroup: Sendable {
+    private let group: ServiceGroup?
+    private let task: Task<Void, Never>?
+
+    init(_ services: [any Service], logger: Logger) {
+        guard !services.isEmpty else {
+            group = nil
+            task = nil
+            return
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [], logger: logger))
+        self.group = group
+        // Detached: a child would inherit the gateway's graceful-shutdown
+        // context and stop with it, out of order.
+        task = Task.detached {
+            do {
+                try await group.run()
+            } catch {
+                logger.error("a component stopped with an error", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Shuts its services down, last started first, and waits for them.
+    func stop() async {
+        await group?.triggerGracefulShutdown()
+        await task?.value
+    }
+}
