@@ -60,3 +60,22 @@ def test_basic_verbosity_logs_counts_and_a_bad_key_names_its_line(gateway, trace
     assert any("exporters.debug.verbosity: expected basic, normal, detailed, got 'loud'" in l for l in lines), lines
     assert any("exporters.debug.sampling_thereafter" in l for l in lines), lines
     assert all(l.startswith(f"{bad}:") for l in lines), lines
+
+
+def test_detailed_verbosity_logs_every_field_with_its_type(gateway):
+    gw = gateway.start(debug_config(verbosity="detailed"))
+    provider = TracerProvider(resource=Resource.create({"service.name": "debug-detailed"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=gw.traces_url, timeout=10)))
+    tracer = provider.get_tracer("e2e.debug", "2.0")
+    with tracer.start_as_current_span("parent"):
+        with tracer.start_as_current_span("child", attributes={"retries": 2, "ok": True, "ratio": 0.5}) as span:
+            span.add_event("cache miss", {"key": "user:7"})
+    provider.shutdown()
+    gw.wait_for_log("Name           : parent", timeout=10)
+    log = gw.log_text()
+    assert "     -> service.name: Str(debug-detailed)" in log
+    assert "InstrumentationScope e2e.debug 2.0" in log
+    assert "    Name           : child" in log and "    Kind           : Internal" in log
+    assert "     -> retries: Int(2)" in log and "     -> ok: Bool(true)" in log and "     -> ratio: Double(0.5)" in log
+    assert "SpanEvent #0" in log and "     -> Name: cache miss" in log and "          -> key: Str(user:7)" in log
+    assert " +0000 UTC" in log  # times as the Collector prints them
