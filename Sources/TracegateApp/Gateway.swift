@@ -35,7 +35,7 @@ public enum Gateway {
             config: config.telemetry,
             metrics: {
                 queueMetrics.refresh()
-                return registry.emitToBuffer()
+                return registry.emitToBuffer() + Array(RenderedMetrics.shared.render().utf8)
             },
             readiness: readiness, logger: logger)
         let (reloadRequests, requestReload) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
