@@ -609,7 +609,8 @@ def test_migrate_up_down_up_with_the_surface_in_place(db, tracegate_bin):
 
     assert migrate(tracegate_bin, db, "down") == ["reverted 3 sql_surface"]
     assert db.query(CATALOG) == before
-    assert migrate(tracegate_bin, db, "status")[-2:] == ["pending 3 sql_surface", "pending 4 notification_outbox"]
+    assert migrate(tracegate_bin, db, "status")[-3:] == ["pending 3 sql_surface", "pending 4 notification_outbox",
+                                                         "pending 5 service_graph"]
 
     assert migrate(tracegate_bin, db, "up", "--to", "3") == ["applied 3 sql_surface"]
     assert db.query(CATALOG) == after
@@ -621,3 +622,31 @@ def test_migrate_up_down_up_with_the_surface_in_place(db, tracegate_bin):
     assert not db.exists("trace_spans")
     assert migrate(tracegate_bin, db, "up", "--to", "3")[-1] == "applied 3 sql_surface"
     assert set(SURFACE) <= set(db.query(CATALOG))
+
+
+def test_service_graph_pairs_stored_spans_and_goes_with_its_migration(db, tracegate_bin):
+    assert migrate(tracegate_bin, db, "up")[-1] == "applied 5 service_graph"
+    t0 = dt.datetime(2024, 3, 10, 12, 0, tzinfo=dt.timezone.utc)
+    rows = []
+    for i in range(4):
+        trace_id = bytes([0xAB, i]) + bytes(14)
+        client, server, query = bytes([1, i]) + bytes(6), bytes([2, i]) + bytes(6), bytes([3, i]) + bytes(6)
+        # web -> cart (a client span and the server span it parents), cart -> a database.
+        rows.append((trace_id, client, None, 3, "web", t0, 30_000_000, 2 if i == 0 else 0, "{}"))
+        rows.append((trace_id, server, client, 2, "cart", t0 + dt.timedelta(milliseconds=2), 20_000_000, 0, "{}"))
+        rows.append((trace_id, query, server, 3, "cart", t0 + dt.timedelta(milliseconds=3), 5_000_000, 0,
+                     '{"db.system": "postgresql"}'))
+    with db.connect() as conn:
+        for r in rows:
+            conn.execute(
+                "INSERT INTO trace_spans (trace_id, span_id, parent_span_id, kind, service_name, start_time, end_time,"
+                " duration_ns, status_code, attributes, name, scope_name)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s + make_interval(secs => %s / 1e9), %s, %s, %s::jsonb, 'op', 's')",
+                (r[0], r[1], r[2], r[3], r[4], r[5], r[5], r[6], r[6], r[7], r[8]))
+    got = db.query("SELECT client, server, connection_type, requests, failed, server_p50_ms, client_p95_ms"
+                   " FROM service_graph(%s, %s)", (t0 - dt.timedelta(minutes=1), t0 + dt.timedelta(minutes=1)))
+    assert got == [("cart", "postgresql", "database", 4, 0, 5.0, 5.0), ("web", "cart", "", 4, 1, 20.0, 30.0)], got
+    # Outside the range: nothing.
+    assert db.query("SELECT * FROM service_graph(%s, %s)", (t0 + dt.timedelta(hours=1), t0 + dt.timedelta(hours=2))) == []
+    assert migrate(tracegate_bin, db, "down") == ["reverted 5 service_graph"]
+    assert not db.query("SELECT 1 FROM pg_proc WHERE proname = 'service_graph'")

@@ -11,6 +11,7 @@ import Testing
     static let samples: [String: String] = [
         "otlp": "{ protocols: { http: { tls: {} }, grpc: { tls: {} } }, auth: { bearer_tokens: [t] } }",
         "file": "{ rotation: {} }",
+        "servicegraph": "{ store: {} }",
         "spanmetrics": "{ histogram: { explicit: {} }, dimensions: [ { name: a } ] }",
         // One policy of every type, and/composite with one sub-policy each.
         "tail_sampling": "{ policies: [ { name: a, type: always_sample }, { name: b, type: status_code }, { name: c, type: latency }, "

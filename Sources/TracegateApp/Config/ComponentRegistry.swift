@@ -19,7 +19,7 @@ public enum ComponentRegistry {
     public static let processors: [any ProcessorFactory] = [
         BatchProcessorFactory(), AttributesProcessorFactory(), ResourceProcessorFactory(), FilterProcessorFactory(),
         RoutingProcessorFactory(), MemoryLimiterFactory(), ProbabilisticSamplerFactory(), TailSamplingFactory(),
-        SpanMetricsFactory(),
+        SpanMetricsFactory(), ServiceGraphFactory(),
     ]
 
     public static let exporters: [any ExporterFactory] = [

@@ -187,6 +187,7 @@ public enum Migrations {
                 """),
         sqlSurface,
         notifications,
+        serviceGraph,
     ]
 
     /// `trace_spans` with hex ids and enum names. Migrations 1 and 2 both
