@@ -24,6 +24,7 @@ import pytest
 import requests
 
 from e2e_helpers import (
+    T0,
     Database,
     GatewayLauncher,
     gateway_config,
@@ -434,3 +435,49 @@ def test_traces_whose_spans_wait_out_a_postgres_outage_are_notified_once_with_ev
     assert sorted(b["trace_id"] for b in bodies) == sorted(t.hex() for t, _ in traces)
     assert all(b["span_count"] == 4 for b in bodies), sorted(b["span_count"] for b in bodies)
     assert all(b["complete"] is True and b["updated"] is False for b in bodies)
+
+
+def when_traces() -> dict[str, tuple[str, list]]:
+    """Four traces: one with an error, one slow, one with a tenant attribute, one plain."""
+    traces = {}
+    for kind in ("error", "slow", "acme", "plain"):
+        trace_id = new_trace_id()
+        root = new_span_id()
+        end = T0 + (3_000_000_000 if kind == "slow" else 1_000_000)
+        attributes = {"tenant": "acme"} if kind == "acme" else None
+        child = make_span(trace_id=trace_id, span_id=new_span_id(), parent_span_id=root, name="child", attributes=attributes)
+        if kind == "error":
+            child.status.code = child.status.STATUS_CODE_ERROR
+        traces[kind] = (trace_id.hex(), [make_span(trace_id=trace_id, span_id=root, name="GET /x", end_ns=end), child])
+    return traces
+
+
+WHEN = {"any": [{"errors": True}, {"duration_over": "2s"}, {"attribute": {"key": "tenant", "value": "acme"}}]}
+
+
+def test_when_notifies_only_the_traces_that_match_postgres_store(db: Database, gateway: GatewayLauncher, sink: NotificationSink) -> None:
+    gw = gateway.start(conclusion_config(db.dsn, sink.url, when=WHEN))
+    traces = when_traces()
+    for _, spans in traces.values():
+        post(gw, spans)
+    wait_until(lambda: len(sink.delivered()) >= 3, 15, "three notifications")
+    time.sleep(1.5)
+    assert sorted(sink.delivered_trace_ids()) == sorted(traces[k][0] for k in ("error", "slow", "acme"))
+    # Concluded all the same, and counted.
+    wait_until(lambda: db.scalar("SELECT count(*) FROM traces WHERE concluded_at IS NOT NULL") == 4, 10, "four concluded traces")
+    assert db.scalar("SELECT count(*) FROM notification_outbox") == 0
+    metrics = requests.get(gw.metrics_url, timeout=5).text
+    assert 'tracegate_conclusion_notifications_filtered_total{exporter="conclusion/hook"} 1' in metrics
+
+
+def test_when_notifies_only_the_traces_that_match_memory_store(gateway: GatewayLauncher, sink: NotificationSink) -> None:
+    gw = gateway.start(conclusion_config(None, sink.url, store="memory", when={"not": {"all": [{"errors": False}, {"span_count_over": 1},
+                                                                                                  {"not": WHEN}]}}))
+    traces = when_traces()
+    for _, spans in traces.values():
+        post(gw, spans)
+    wait_until(lambda: len(sink.delivered()) >= 3, 15, "three notifications")
+    time.sleep(1.5)
+    assert sorted(sink.delivered_trace_ids()) == sorted(traces[k][0] for k in ("error", "slow", "acme"))
+    metrics = requests.get(gw.metrics_url, timeout=5).text
+    assert 'tracegate_conclusion_notifications_filtered_total{exporter="conclusion/hook"} 1' in metrics

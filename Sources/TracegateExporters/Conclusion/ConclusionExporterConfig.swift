@@ -76,6 +76,8 @@ public struct ConclusionExporterConfig: Sendable, Equatable {
     /// timer was lost (a restart, a replica gone) are looked for in `traces`.
     public var sweepInterval: Duration = .seconds(5)
     public var sendingQueue = SendingQueueConfig(numConsumers: 1, queueSize: 200_000)
+    /// `when`: only concluded traces that match are notified; absent: all.
+    public var when: NotificationCondition?
 
     /// One configured request header.
     public struct Header: Sendable, Equatable {
@@ -152,6 +154,7 @@ public struct ConclusionExporterConfig: Sendable, Equatable {
         c.sweepInterval = map.duration("sweep_interval", default: c.sweepInterval)
         if c.sweepInterval < .milliseconds(100) { map.report("sweep_interval", "must be at least 100ms") }
         c.sendingQueue = SendingQueueConfig.read(map.map("sending_queue"), defaults: c.sendingQueue)
+        if map.value("when") != nil { c.when = NotificationCondition.read(map.map("when")) }
         map.finish()
         return c
     }

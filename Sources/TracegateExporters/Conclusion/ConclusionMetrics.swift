@@ -29,6 +29,9 @@ struct ConclusionMetrics: Sendable {
     let hold: Gauge
     /// `tracegate_conclusion_late_traces_total{policy}`: traces that got spans after they concluded (once per batch or timer).
     let lateTraces: Counter
+    /// `tracegate_conclusion_notifications_filtered_total`: concluded traces
+    /// that `when` left without a notification.
+    let filtered: Counter
 
     init(exporter: String, latePolicy: String) {
         let d = [("exporter", exporter)]
@@ -43,6 +46,7 @@ struct ConclusionMetrics: Sendable {
         evicted = Counter(label: "tracegate_conclusion_evicted_total", dimensions: d)
         hold = Gauge(label: "tracegate_conclusion_hold_seconds", dimensions: d)
         lateTraces = Counter(label: "tracegate_conclusion_late_traces_total", dimensions: d + [("policy", latePolicy)])
+        filtered = Counter(label: "tracegate_conclusion_notifications_filtered_total", dimensions: d)
     }
 
     func recordHold(lag: Duration) { hold.record(max(0, lag.timeInterval)) }

@@ -81,6 +81,13 @@ enum ConclusionSQL {
     static let markDelivered = "INSERT INTO notification_delivered (id) SELECT unnest($1::bigint[]) ON CONFLICT DO NOTHING"
 
     /// Inside the claim's transaction: the delivered rows and their marks.
+    /// Whether a span of the trace (or its resource) has the attribute with
+    /// that text (`conclusion.when`'s `attribute`).
+    static let traceHasAttribute = """
+        SELECT EXISTS (SELECT 1 FROM trace_spans WHERE trace_id = decode($1, 'hex')
+                       AND (attributes->>$2 = $3 OR resource_attributes->>$2 = $3))
+        """
+
     static let deleteDelivered = """
         WITH gone AS (DELETE FROM notification_outbox WHERE id = ANY($1::bigint[]))
         DELETE FROM notification_delivered WHERE id = ANY($1::bigint[])

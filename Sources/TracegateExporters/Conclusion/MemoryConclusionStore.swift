@@ -41,7 +41,7 @@ final class MemoryConclusionStore: ConclusionStore, @unchecked Sendable {
         self.metrics = metrics
         self.table = MemoryTraceTable(
             inactivity: config.inactivity, maxWait: config.maxWait, maxTraces: config.maxTraces,
-            renotify: config.lateSpans == .renotify, origin: .now)
+            renotify: config.lateSpans == .renotify, origin: .now, attributeTests: config.when?.attributeTests ?? [])
         self.deadLetters = DeadLetterFile(path: config.deadLetterFile)
     }
 
@@ -86,6 +86,10 @@ final class MemoryConclusionStore: ConclusionStore, @unchecked Sendable {
     private func enqueueLocked(_ concluded: [MemoryTraceTable.Concluded]) {
         for c in concluded {
             metrics.concluded(complete: c.conclusion.complete)
+            if let when = config.when, !when.matches(c.conclusion, hasAttribute: { c.matched.contains($0) }) {
+                metrics.filtered.increment()
+                continue
+            }
             ready.append(Pending(conclusion: c.conclusion, lastActivityUnixNano: c.lastActivityUnixNano))
         }
         while ready.count - readyHead + waiting.count > config.maxPending, readyHead < ready.count {

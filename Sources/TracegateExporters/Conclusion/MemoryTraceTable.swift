@@ -25,6 +25,8 @@ struct MemoryTraceTable {
         var spanIDs: Set<SpanID> = []
         var parents: Set<SpanID> = []
         var updated = false
+        /// The `when` attribute tests some span of the trace passed.
+        var matched: Set<AttributeTest> = []
 
         var missingParents: [SpanID] { parents.subtracting(spanIDs).sorted { $0.value < $1.value } }
         var complete: Bool { rootSpanID != nil && parents.isSubset(of: spanIDs) }
@@ -60,12 +62,16 @@ struct MemoryTraceTable {
     struct Concluded {
         var conclusion: TraceConclusion
         var lastActivityUnixNano: UInt64
+        /// The `when` attribute tests some span passed.
+        var matched: Set<AttributeTest> = []
     }
 
     let inactivity: Duration
     let maxWait: Duration
     let maxTraces: Int
     let renotify: Bool
+    /// The attributes `when` asks about, looked for as spans arrive.
+    let attributeTests: [AttributeTest]
     private(set) var open: [TraceID: Summary] = [:]
     private var timers: InactivityTimers<TraceID>
     private var closed: [TraceID: Summary] = [:]
@@ -76,7 +82,11 @@ struct MemoryTraceTable {
     /// Traces that received spans after they concluded.
     private(set) var lateTraces = 0
 
-    init(inactivity: Duration, maxWait: Duration, maxTraces: Int, renotify: Bool, origin: ContinuousClock.Instant) {
+    init(
+        inactivity: Duration, maxWait: Duration, maxTraces: Int, renotify: Bool, origin: ContinuousClock.Instant,
+        attributeTests: [AttributeTest] = []
+    ) {
+        self.attributeTests = attributeTests
         self.inactivity = inactivity
         self.maxWait = maxWait
         self.maxTraces = maxTraces
@@ -120,6 +130,9 @@ struct MemoryTraceTable {
                         }
                     }
                     open[id]!.add(span, service: service)
+                    for test in attributeTests where !open[id]!.matched.contains(test) {
+                        if test.matches(span.attributes) || test.matches(rs.resource.attributes) { open[id]!.matched.insert(test) }
+                    }
                     touched.insert(id)
                 }
             }
@@ -140,7 +153,8 @@ struct MemoryTraceTable {
 
     private mutating func conclude(_ id: TraceID) -> Concluded {
         var summary = open.removeValue(forKey: id)!
-        let result = Concluded(conclusion: summary.conclusion(traceID: id), lastActivityUnixNano: summary.lastActivityUnixNano)
+        let result = Concluded(
+            conclusion: summary.conclusion(traceID: id), lastActivityUnixNano: summary.lastActivityUnixNano, matched: summary.matched)
         summary.updated = false
         remember(id, summary)
         return result

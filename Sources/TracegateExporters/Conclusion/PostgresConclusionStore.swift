@@ -265,6 +265,35 @@ final class PostgresConclusionStore: ConclusionStore, @unchecked Sendable {
         if !unreadable.isEmpty {
             try c.execute(ConclusionSQL.bury, parameters: ["{\(unreadable.joined(separator: ","))}", "payload is not a notification"], context: "dead letters")
         }
+        if let when = config.when {
+            // Traces `when` leaves out are concluded, not sent: their rows go.
+            var kept: [Claimed] = []
+            var dropped: [String] = []
+            for item in claimed {
+                var answers: [AttributeTest: Bool] = [:]
+                var failure: PostgresError?
+                let matches = when.matches(item.conclusion) { test in
+                    if let known = answers[test] { return known }
+                    do throws(PostgresError) {
+                        let rows = try c.execute(
+                            ConclusionSQL.traceHasAttribute, parameters: [item.conclusion.traceID, test.key, test.value],
+                            context: "checking a trace's attributes for when")
+                        answers[test] = rows.first?.first == "t"
+                    } catch {
+                        failure = error
+                        answers[test] = false
+                    }
+                    return answers[test]!
+                }
+                if let failure { throw failure }
+                if matches { kept.append(item) } else { dropped.append(item.id) }
+            }
+            if !dropped.isEmpty {
+                try c.execute(ConclusionSQL.deleteDelivered, parameters: ["{\(dropped.joined(separator: ","))}"], context: "dropping notifications when leaves out")
+                metrics.filtered.increment(by: dropped.count)
+            }
+            claimed = kept
+        }
         var delivered: [Claimed] = []
         var start = 0
         while start < claimed.count && !threads.isStopping {
