@@ -1,6 +1,6 @@
 import TracegateCore
 
-/// `loadbalancing`: spreads spans over OTLP/HTTP endpoints by trace id.
+/// `loadbalancing`: spreads spans over OTLP/gRPC or OTLP/HTTP endpoints by trace id.
 public struct LoadBalancingExporterFactory: ExporterFactory {
     public let type = "loadbalancing"
 
