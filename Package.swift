@@ -139,7 +139,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
-            name: "TracegateExportersTests", dependencies: ["TracegateExporters", "TracegateCore"]),
+            name: "TracegateExportersTests",
+            dependencies: [
+                "TracegateExporters", "TracegateCore", "TracegateOTLP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(name: "TracegateAppTests", dependencies: ["TracegateApp", "TracegateCore"]),
         .testTarget(
             name: "TracegateReceiversTests",

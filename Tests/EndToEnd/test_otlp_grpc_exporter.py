@@ -26,6 +26,7 @@ from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from e2e_helpers import gateway_config, make_request, make_spans, new_trace_id, request_with_spans, wait_until
+from test_forwarding import make_pki
 
 # ------------------------------------------------------------------ the servers
 
@@ -91,12 +92,13 @@ def grpc_server() -> Iterator[Callable[..., tuple[ScriptedTraceService, int]]]:
     """Starts grpcio servers on loopback: `grpc_server(script, delay=0)` → (service, port)."""
     servers: list[grpc.Server] = []
 
-    def start(script=lambda n: None, delay: float = 0.0) -> tuple[ScriptedTraceService, int]:
+    def start(script=lambda n: None, delay: float = 0.0, port: int = 0) -> tuple[ScriptedTraceService, int]:
         service = ScriptedTraceService(script, delay)
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(service, server)
-        port = server.add_insecure_port("127.0.0.1:0")
+        port = server.add_insecure_port(f"127.0.0.1:{port}")
         server.start()
+        service.server = server
         servers.append(server)
         return service, port
 
@@ -346,3 +348,40 @@ def test_loadbalancing_over_two_grpc_servers_keeps_each_trace_on_one(gateway, gr
     assert got_a and got_b, "both endpoints get traces"
     assert sorted(got_a + got_b) == sorted(expected)
     assert not {t for t, _ in got_a} & {t for t, _ in got_b}, "a trace was split over two endpoints"
+
+
+def test_a_lost_connection_is_made_again(gateway, grpc_server):
+    first, port = grpc_server()
+    forwarder = gateway(forwarder_config(otlp_exporter(f"http://127.0.0.1:{port}")))
+    body, keys = request_with_spans(5)
+    assert forwarder.post(body).status_code == 200
+    wait_until(lambda: len(first.ok_spans()) == 5, 10, "the first spans")
+    first.server.stop(0).wait()
+    # Refused while nothing listens, retried; then sent on a new connection.
+    body, more = request_with_spans(7)
+    assert forwarder.post(body).status_code == 200
+    time.sleep(0.3)
+    second, _ = grpc_server(port=port)
+    wait_until(lambda: len(second.ok_spans()) == 7, 10, "the spans sent after the server came back")
+    assert set(first.ok_spans()) == keys and set(second.ok_spans()) == more
+    assert metric(forwarder.metrics_url, "tracegate_otlpgrpc_connections_total", exporter="otlp") == 2
+
+
+def test_tls_is_the_default_for_host_port_and_the_server_is_verified(db, gateway, tmp_path):
+    pki = make_pki(tmp_path)
+    central = gateway(gateway_config(db.dsn, grpc={"tls": {"cert_file": str(pki["server.crt"]), "key_file": str(pki["server.key"])}}))
+    # A plain host:port, no scheme, no tls.insecure: TLS with ALPN h2, verified against ca_file.
+    trusting = gateway(forwarder_config(otlp_exporter(central.grpc_target, tls={"ca_file": str(pki["ca.crt"])})))
+    body, keys = request_with_spans(12)
+    assert trusting.post(body).status_code == 200
+    db.wait_for_spans(12, timeout=15)
+    assert set(db.stored_keys()) == keys
+
+    # The system's CAs do not know this one: retried, never sent.
+    untrusting = gateway(forwarder_config(otlp_exporter(central.grpc_target)))
+    body, _ = request_with_spans(3)
+    assert untrusting.post(body).status_code == 200
+    untrusting.wait_for_log("export failed, will retry")
+    # The stream only saw its connection go; the message says why.
+    assert "CERTIFICATE_VERIFY_FAILED" in untrusting.log_text()
+    assert db.count_spans() == 12

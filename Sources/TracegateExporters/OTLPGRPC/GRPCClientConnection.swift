@@ -44,6 +44,7 @@ final class GRPCClientConnection: Sendable {
     private struct Live: Sendable {
         let channel: any Channel
         let multiplexer: NIOHTTP2Handler.StreamMultiplexer
+        let fault: ConnectionFault
     }
 
     private struct State {
@@ -92,10 +93,12 @@ final class GRPCClientConnection: Sendable {
         }.whenFailure { promise.fail($0) }
         do {
             return try promise.futureResult.wait()
-        } catch let failure as GRPCTransportFailure {
-            throw failure
         } catch {
-            throw GRPCTransportFailure(description: "the call to \(config.scheme)://\(config.authority) broke off: \(error)")
+            // A stream only sees that it closed; why (a TLS handshake that
+            // failed, a protocol error) was reported on the connection.
+            var failure = error as? GRPCTransportFailure ?? GRPCTransportFailure(description: "the call broke off: \(error)")
+            if let fault = live.fault.text { failure.description += " (connection: \(fault))" }
+            throw failure
         }
     }
 
@@ -161,6 +164,7 @@ final class GRPCClientConnection: Sendable {
 
     private func connect(on loop: any EventLoop) -> EventLoopFuture<Live> {
         let multiplexer = loop.makePromise(of: NIOHTTP2Handler.StreamMultiplexer.self)
+        let fault = ConnectionFault()
         let tls = self.tls
         let host = config.host
         let keepalive = config.keepalive
@@ -174,7 +178,8 @@ final class GRPCClientConnection: Sendable {
             // The server closes it, and this makes sure it does not linger.
             channel.eventLoop.scheduleTask(in: connectTimeout + .seconds(5)) { channel.close(promise: nil) }
         }
-        let counter = InFlightView(connection: self)
+        // Weak: a connection's channel must not keep the exporter alive.
+        let callsInFlight: @Sendable () -> Int = { [weak self] in self?.inFlight.load(ordering: .relaxed) ?? 0 }
         let connected = ClientBootstrap(group: loop)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -197,29 +202,39 @@ final class GRPCClientConnection: Sendable {
                         stream.close()
                     }
                     try sync.addHandler(
-                        GRPCKeepaliveHandler(settings: keepalive, inFlight: counter, logger: logger, goAway: goAway))
+                        GRPCKeepaliveHandler(
+                            settings: keepalive, callsInFlight: callsInFlight, logger: logger, goAway: goAway, fault: fault))
                     multiplexer.succeed(mux)
                 }
             }
             .connect(host: host, port: config.port)
         connected.whenFailure { multiplexer.fail($0) }
-        return connected.and(multiplexer.futureResult).map { pair in Live(channel: pair.0, multiplexer: pair.1) }
+        return connected.and(multiplexer.futureResult).map { pair in Live(channel: pair.0, multiplexer: pair.1, fault: fault) }
     }
 }
 
-/// The in-flight count as the keepalive handler sees it; weak, so a
-/// connection's channel does not keep the exporter alive.
-struct InFlightView: Sendable {
-    weak var connection: GRPCClientConnection?
-    var count: Int { connection?.inFlight.load(ordering: .relaxed) ?? 0 }
+/// The first error a connection's pipeline reported, kept for the messages
+/// of the calls it breaks. Written on the event loop, read by the waiting
+/// consumer thread after its call failed, hence the lock.
+final class ConnectionFault: Sendable {
+    private let first = Mutex<String?>(nil)
+
+    func record(_ error: any Error) {
+        first.withLock { text in
+            if text == nil { text = "\(error)" }
+        }
+    }
+
+    var text: String? { first.withLock { $0 } }
 }
 
 /// Sends HTTP/2 PINGs every `keepalive.time` while calls are in flight (or
 /// always, with `permit_without_stream`), and closes the connection when one
 /// is not acknowledged within `keepalive.timeout`: a peer that vanished
 /// without a FIN or RST is found even while calls wait. Also passes GOAWAY
-/// on, so that new calls go to a new connection. Sits behind the HTTP/2
-/// handler, which hands it the frames of stream 0.
+/// on, so that new calls go to a new connection, and records the first error
+/// of the connection (`ConnectionFault`). Sits behind the HTTP/2 handler,
+/// which hands it the frames of stream 0.
 final class GRPCKeepaliveHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTP2Frame
     typealias InboundOut = HTTP2Frame
@@ -227,16 +242,21 @@ final class GRPCKeepaliveHandler: ChannelDuplexHandler {
     typealias OutboundOut = HTTP2Frame
 
     private let settings: GRPCKeepalive
-    private let inFlight: InFlightView
+    private let callsInFlight: @Sendable () -> Int
     private let logger: Logger
     private let goAway: @Sendable (any Channel) -> Void
+    private let fault: ConnectionFault
     private var timer: RepeatedTask?
     private var unanswered: (data: HTTP2PingData, deadline: Scheduled<Void>)?
     private var pings: UInt64 = 0
 
-    init(settings: GRPCKeepalive, inFlight: InFlightView, logger: Logger, goAway: @escaping @Sendable (any Channel) -> Void) {
+    init(
+        settings: GRPCKeepalive, callsInFlight: @escaping @Sendable () -> Int, logger: Logger,
+        goAway: @escaping @Sendable (any Channel) -> Void, fault: ConnectionFault = ConnectionFault()
+    ) {
+        self.fault = fault
         self.settings = settings
-        self.inFlight = inFlight
+        self.callsInFlight = callsInFlight
         self.logger = logger
         self.goAway = goAway
     }
@@ -262,7 +282,7 @@ final class GRPCKeepaliveHandler: ChannelDuplexHandler {
     }
 
     private func tick(_ context: ChannelHandlerContext) {
-        guard unanswered == nil, settings.permitWithoutStream || inFlight.count > 0 else { return }
+        guard unanswered == nil, settings.permitWithoutStream || callsInFlight() > 0 else { return }
         pings += 1
         let data = HTTP2PingData(withInteger: pings)
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -296,6 +316,11 @@ final class GRPCKeepaliveHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         stop()
         context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fault.record(error)
+        context.fireErrorCaught(error)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
