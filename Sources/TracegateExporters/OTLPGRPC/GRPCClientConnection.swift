@@ -90,7 +90,12 @@ final class GRPCClientConnection: Sendable {
                 try stream.pipeline.syncOperations.addHandler(
                     GRPCExportCall(headers: headers, body: body, timeout: timeout, promise: promise))
             }
-        }.whenFailure { promise.fail($0) }
+        }.whenFailure { error in
+            // A connection that cannot open a stream (its stream ids are used
+            // up, it is closing) is no use to the next call either.
+            self.retire(live.channel)
+            promise.fail(error)
+        }
         do {
             return try promise.futureResult.wait()
         } catch {
@@ -162,6 +167,13 @@ final class GRPCClientConnection: Sendable {
         }
     }
 
+    /// Forgets a connection that takes no new calls, and closes it once the
+    /// calls in flight on it had their time (the server usually closes it first).
+    private func retire(_ channel: any Channel) {
+        forget(channel)
+        channel.eventLoop.scheduleTask(in: .nanoseconds(config.timeout.nanoseconds) + .seconds(1)) { channel.close(promise: nil) }
+    }
+
     private func connect(on loop: any EventLoop) -> EventLoopFuture<Live> {
         let multiplexer = loop.makePromise(of: NIOHTTP2Handler.StreamMultiplexer.self)
         let fault = ConnectionFault()
@@ -172,12 +184,8 @@ final class GRPCClientConnection: Sendable {
         // IP addresses are not sent as SNI (RFC 6066) and BoringSSL refuses them there.
         let serverName = host.contains(":") || host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : host
         let logger = logger
-        let goAway: @Sendable (any Channel) -> Void = { [weak self] channel in
-            self?.forget(channel)
-            // Calls in flight finish on it; new ones go to a new connection.
-            // The server closes it, and this makes sure it does not linger.
-            channel.eventLoop.scheduleTask(in: connectTimeout + .seconds(5)) { channel.close(promise: nil) }
-        }
+        // Calls in flight finish on it; new ones go to a new connection.
+        let goAway: @Sendable (any Channel) -> Void = { [weak self] channel in self?.retire(channel) }
         // Weak: a connection's channel must not keep the exporter alive.
         let callsInFlight: @Sendable () -> Int = { [weak self] in self?.inFlight.load(ordering: .relaxed) ?? 0 }
         let connected = ClientBootstrap(group: loop)
