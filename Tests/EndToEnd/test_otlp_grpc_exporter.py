@@ -44,9 +44,11 @@ class ScriptedTraceService(trace_service_pb2_grpc.TraceServiceServicer):
     """A TraceService that answers each call as `script(call_number)` says:
     None for OK, else (code, message, retry_delay_seconds or None)."""
 
-    def __init__(self, script: Callable[[int], tuple[grpc.StatusCode, str, float | None] | None], delay: float = 0.0):
+    def __init__(self, script: Callable[[int], tuple[grpc.StatusCode, str, float | None] | None], delay: float = 0.0,
+                 partial: tuple[int, str] | None = None):
         self.script = script
         self.delay = delay
+        self.partial = partial
         self.lock = threading.Lock()
         self.calls: list[Call] = []
         self.in_flight = 0
@@ -68,7 +70,10 @@ class ScriptedTraceService(trace_service_pb2_grpc.TraceServiceServicer):
             with self.lock:
                 self.calls.append(call)
             if answer is None:
-                return trace_service_pb2.ExportTraceServiceResponse()
+                if self.partial is None:
+                    return trace_service_pb2.ExportTraceServiceResponse()
+                return trace_service_pb2.ExportTraceServiceResponse(partial_success=trace_service_pb2.ExportTracePartialSuccess(
+                    rejected_spans=self.partial[0], error_message=self.partial[1]))
             code, message, delay = answer
             if delay is not None:
                 detail = any_pb2.Any()
@@ -92,9 +97,10 @@ def grpc_server() -> Iterator[Callable[..., tuple[ScriptedTraceService, int]]]:
     """Starts grpcio servers on loopback: `grpc_server(script, delay=0)` → (service, port)."""
     servers: list[grpc.Server] = []
 
-    def start(script=lambda n: None, delay: float = 0.0, port: int = 0) -> tuple[ScriptedTraceService, int]:
-        service = ScriptedTraceService(script, delay)
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+    def start(script=lambda n: None, delay: float = 0.0, port: int = 0, partial: tuple[int, str] | None = None,
+              compression: grpc.Compression | None = None) -> tuple[ScriptedTraceService, int]:
+        service = ScriptedTraceService(script, delay, partial)
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), compression=compression)
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(service, server)
         port = server.add_insecure_port(f"127.0.0.1:{port}")
         server.start()
@@ -275,6 +281,20 @@ def test_invalid_argument_is_dropped_logged_and_counted_not_retried(gateway, grp
     assert metric(forwarder.metrics_url, "tracegate_otlpgrpc_rejected_spans_total", exporter="otlp") == 9
     time.sleep(0.3)  # no retry follows
     assert len(service.calls) == 1
+
+
+def test_partial_success_in_a_gzip_answer_is_logged_and_counted(gateway, grpc_server):
+    # The server compresses its answers (grpcio only does when that makes one
+    # smaller, hence the long message): the exporter inflates them to read partial_success.
+    service, port = grpc_server(partial=(2, "2 spans are too old. " * 40), compression=grpc.Compression.Gzip)
+    forwarder = gateway(forwarder_config(otlp_exporter(f"http://127.0.0.1:{port}")))
+    body, keys = request_with_spans(6)
+    assert forwarder.post(body).status_code == 200
+    forwarder.wait_for_log("partial success")
+    assert "2 spans are too old" in forwarder.log_text()
+    wait_until(lambda: metric(forwarder.metrics_url, "tracegate_otlpgrpc_partial_success_rejected_spans_total",
+                              exporter="otlp") == 2, 10, "the rejected spans to be counted")
+    assert set(service.ok_spans()) == keys and len(service.calls) == 1
 
 
 def test_gzip_and_headers_are_on_the_wire(gateway, grpc_server):
