@@ -52,7 +52,7 @@ let package = Package(
             ]),
         .target(
             name: "TracegateOTLP",
-            dependencies: ["TracegateCore", "COTLP", "CProtobufC", "CTracegateShims"]),
+            dependencies: ["TracegateCore", "COTLP", "CProtobufC", "CTracegateShims", "CZlib"]),
         .target(
             name: "TracegateProcessors",
             dependencies: [
@@ -82,6 +82,12 @@ let package = Package(
             dependencies: [
                 "TracegateCore", "TracegateOTLP", "CLibPQ", "CCurl", "CZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
+                // The `otlp` (gRPC) exporter's HTTP/2 client.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -133,7 +139,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
-            name: "TracegateExportersTests", dependencies: ["TracegateExporters", "TracegateCore"]),
+            name: "TracegateExportersTests",
+            dependencies: [
+                "TracegateExporters", "TracegateCore", "TracegateOTLP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(name: "TracegateAppTests", dependencies: ["TracegateApp", "TracegateCore"]),
         .testTarget(
             name: "TracegateReceiversTests",

@@ -52,7 +52,7 @@ def balancer_config(endpoints: list[str]) -> dict:
         "exporters": {"loadbalancing": {
             "routing_key": "traceID",
             "resolver": {"static": {"hostnames": endpoints}},
-            "protocol": {"otlp": {"compression": "gzip", "timeout": "5s",
+            "protocol": {"otlphttp": {"compression": "gzip", "timeout": "5s",
                                   "retry_on_failure": {"initial_interval": "100ms", "max_interval": "500ms"}}},
         }},
         "service": {

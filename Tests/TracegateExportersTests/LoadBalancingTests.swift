@@ -63,7 +63,9 @@ import TracegateCore
     @Test func refusesTheWholeBatchWhenAnEndpointQueueIsFull() throws {
         var c = LoadBalancingExporterConfig()
         c.hostnames = ["127.0.0.1:1", "127.0.0.1:2"]
-        c.otlp.sendingQueue.queueSize = 10
+        var http = OTLPHTTPExporterConfig()
+        http.sendingQueue.queueSize = 10
+        c.endpointProtocol = .otlphttp(http)
         let exporter = LoadBalancingExporter(id: "loadbalancing", config: c, logger: Logger(label: "test"))
         let spans = traceIDs(40).enumerated().map { Span(traceID: $1, spanID: SpanID(UInt64($0 + 1)), name: "op", startTimeUnixNano: 1, endTimeUnixNano: 2) }
         let batch = SpanBatch(resourceSpans: [ResourceSpans(scopeSpans: [ScopeSpans(spans: spans)])])
@@ -79,26 +81,70 @@ import TracegateCore
             resolver:
               static: { hostnames: ["tier2-a:4318", "tier2-b:4318"] }
             protocol:
-              otlp: { compression: none, timeout: 5s }
+              otlphttp: { compression: none, timeout: 5s }
             """, diagnostics: diagnostics)!
         let c = LoadBalancingExporterConfig.read(root)
         #expect(diagnostics.problems.isEmpty, "\(diagnostics.problems)")
         #expect(c.hostnames == ["tier2-a:4318", "tier2-b:4318"])
-        #expect(c.otlp.gzip == false && c.otlp.timeout == .seconds(5))
+        guard case .otlphttp(let http) = c.endpointProtocol else {
+            Issue.record("expected otlphttp, got \(c.endpointProtocol)")
+            return
+        }
+        #expect(http.gzip == false && http.timeout == .seconds(5))
 
         let bad = ConfigDiagnostics(file: "t.yaml", environment: [:])
-        _ = LoadBalancingExporterConfig.read(ConfigMap.parse(yaml: "routing_key: service\nprotocol: { otlp: { endpoint: http://x } }\n", diagnostics: bad)!)
+        _ = LoadBalancingExporterConfig.read(ConfigMap.parse(yaml: "routing_key: service\nprotocol: { otlphttp: { endpoint: http://x } }\n", diagnostics: bad)!)
         #expect(bad.problems.map(\.description) == [
             "t.yaml:1: routing_key: only traceID is supported, got 'service'",
             "t.yaml:1: resolver: exactly one of static or dns is required",
-            "t.yaml:2: protocol.otlp.endpoint: is set per endpoint from resolver.static.hostnames",
+            "t.yaml:2: protocol.otlphttp.endpoint: is set per endpoint from the resolver",
         ])
 
         let dns = ConfigDiagnostics(file: "t.yaml", environment: [:])
         let d = LoadBalancingExporterConfig.read(
-            ConfigMap.parse(yaml: "resolver: { dns: { hostname: tail.internal, port: 4319, interval: 10s } }\n", diagnostics: dns)!)
+            ConfigMap.parse(yaml: "resolver: { dns: { hostname: tail.internal, port: 4319, interval: 10s } }\nprotocol: { otlphttp: {} }\n", diagnostics: dns)!)
         #expect(dns.problems.isEmpty, "\(dns.problems)")
         #expect(d.dns?.hostname == "tail.internal" && d.dns?.port == 4319 && d.dns?.interval == .seconds(10))
+    }
+
+    @Test func readsTheGRPCProtocol() throws {
+        let diagnostics = ConfigDiagnostics(file: "t.yaml", environment: [:])
+        let c = LoadBalancingExporterConfig.read(ConfigMap.parse(yaml: """
+            resolver:
+              dns: { hostname: tail.internal }
+            protocol:
+              otlp: { tls: { insecure: true }, timeout: 2s, compression: none }
+            """, diagnostics: diagnostics)!)
+        #expect(diagnostics.problems.isEmpty, "\(diagnostics.problems)")
+        guard case .otlp(let grpc) = c.endpointProtocol else {
+            Issue.record("expected otlp, got \(c.endpointProtocol)")
+            return
+        }
+        #expect(grpc.tls.insecure && grpc.timeout == .seconds(2) && !grpc.gzip)
+        // The collector's OTLP/gRPC port when none is given.
+        #expect(c.dns?.port == 4317)
+    }
+
+    @Test func needsExactlyOneProtocol() {
+        let cases: [(String, [String])] = [
+            ("resolver: { static: { hostnames: [a:1] } }\n", ["t.yaml:1: protocol: exactly one of otlp (OTLP/gRPC) or otlphttp (OTLP/HTTP) is required"]),
+            (
+                "resolver: { static: { hostnames: [a:1] } }\nprotocol:\n  otlp: {}\n  otlphttp: {}\n",
+                ["t.yaml:2: protocol: exactly one of otlp (OTLP/gRPC) or otlphttp (OTLP/HTTP) is required"]
+            ),
+            (
+                "resolver:\n  static:\n    hostnames:\n      - a:1\n      - nohostport\nprotocol:\n  otlp: { endpoint: x:1 }\n",
+                [
+                    "t.yaml:7: protocol.otlp.endpoint: is set per endpoint from the resolver",
+                    "t.yaml:5: resolver.static.hostnames: expected host:port (the port is required), got 'nohostport'",
+                ]
+            ),
+        ]
+        for (yaml, expected) in cases {
+            let diagnostics = ConfigDiagnostics(file: "t.yaml", environment: [:])
+            _ = LoadBalancingExporterConfig.read(ConfigMap.parse(yaml: yaml, diagnostics: diagnostics)!)
+            #expect(diagnostics.problems.map(\.description) == expected, "\(yaml)")
+        }
     }
 
     @Test func resolvesANameToItsAddresses() async throws {

@@ -23,7 +23,7 @@ public enum ComponentRegistry {
     ]
 
     public static let exporters: [any ExporterFactory] = [
-        PostgresExporterFactory(), OTLPHTTPExporterFactory(), ConclusionExporterFactory(), LoadBalancingExporterFactory(),
+        PostgresExporterFactory(), OTLPHTTPExporterFactory(), OTLPGRPCExporterFactory(), ConclusionExporterFactory(), LoadBalancingExporterFactory(),
         DebugExporterFactory(), FileExporterFactory(), NopExporterFactory(),
     ]
 

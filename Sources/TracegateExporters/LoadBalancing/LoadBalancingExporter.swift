@@ -4,8 +4,8 @@ import Synchronization
 import TracegateCore
 
 /// Splits each batch by trace id over a consistent-hash ring of endpoints and
-/// hands every part to that endpoint's own sending queue and `otlphttp`
-/// exporter, so one slow or failing endpoint retries on its own and never
+/// hands every part to that endpoint's own sending queue and exporter
+/// (`otlp` or `otlphttp`, as `protocol` says), so one slow or failing endpoint retries on its own and never
 /// makes the others receive spans twice.
 ///
 /// The parts are admitted all or nothing: when some endpoint's queue has no
@@ -65,11 +65,26 @@ public final class LoadBalancingExporter: SpanExporter {
     }
 
     private func makeQueue(_ endpoint: String) -> SendingQueue {
-        var otlp = config.otlp
-        otlp.endpoint = LoadBalancingExporterConfig.baseURL(endpoint)
-        otlp.tracesEndpoint = ""
-        let exporter = OTLPHTTPExporter(id: "\(id)/\(endpoint)", config: otlp, logger: logger)
-        return SendingQueue(exporter: exporter, config: otlp.sendingQueue, retry: otlp.retry, logger: logger)
+        let protocolSettings = config.endpointProtocol
+        let exporter: any SpanExporter
+        switch protocolSettings {
+        case .otlphttp(var otlp):
+            otlp.endpoint = LoadBalancingExporterConfig.baseURL(endpoint)
+            otlp.tracesEndpoint = ""
+            exporter = OTLPHTTPExporter(id: "\(id)/\(endpoint)", config: otlp, logger: logger)
+        case .otlp(var otlp):
+            do {
+                // Static hostnames were checked when the file was read, and
+                // DNS answers are addresses with a port; the TLS files were
+                // loaded then too, so this fails only if they changed since.
+                otlp.setEndpoint(try OTLPGRPCExporterConfig.parseEndpoint(endpoint).get(), as: endpoint)
+                exporter = try OTLPGRPCExporter(id: "\(id)/\(endpoint)", config: otlp, logger: logger)
+            } catch {
+                logger.error("cannot build the exporter of an endpoint; its spans are dropped", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
+                exporter = UnusableEndpoint(id: "\(id)/\(endpoint)", reason: "\(error)")
+            }
+        }
+        return SendingQueue(exporter: exporter, config: protocolSettings.sendingQueue, retry: protocolSettings.retry, logger: logger)
     }
 
     public func export(_ batch: SpanBatch) throws(ExportFailure) {
@@ -94,6 +109,15 @@ public final class LoadBalancingExporter: SpanExporter {
     }
 
     public func close() {}
+
+    /// The exporter of an endpoint whose own exporter could not be built:
+    /// every batch fails for good, with the reason, and is counted as dropped.
+    struct UnusableEndpoint: SpanExporter {
+        let id: String
+        let reason: String
+        func export(_ batch: SpanBatch) throws(ExportFailure) { throw ExportFailure(retryable: false, message: reason) }
+        func close() {}
+    }
 
     /// The batch cut into one part per endpoint of the current ring.
     public func split(_ batch: SpanBatch) -> [(batch: SpanBatch, count: Int)] {

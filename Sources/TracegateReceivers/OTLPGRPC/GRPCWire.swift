@@ -3,6 +3,8 @@ import TracegateOTLP
 
 // The few pieces of the gRPC wire protocol (gRPC's PROTOCOL-HTTP2.md) that a
 // unary server needs, kept free of channels so that they are unit-tested alone.
+// The header encodings and `grpc-status-details-bin` messages, which the
+// `otlp` exporter reads as well, live in TracegateOTLP (GRPCStatusWire.swift).
 
 /// A gRPC error as it goes into the trailers: `grpc-status`, `grpc-message`
 /// and, when there is something to tell the client beyond the code,
@@ -125,105 +127,3 @@ struct GRPCUnaryMessageReader {
     }
 }
 
-/// Header value encodings of gRPC.
-enum GRPCHeaderEncoding {
-    /// `grpc-message`: UTF-8, with every byte outside printable ASCII and `%` as `%XX`.
-    static func percentEncoded(_ text: String) -> String {
-        let hex: [UInt8] = Array("0123456789ABCDEF".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(text.utf8.count)
-        for byte in text.utf8 {
-            if byte >= 0x20 && byte <= 0x7E && byte != UInt8(ascii: "%") {
-                out.append(byte)
-            } else {
-                out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// `-bin` headers: base64 without padding (the spec asks senders to omit it).
-    static func base64(_ bytes: [UInt8]) -> String {
-        let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity((bytes.count * 4 + 2) / 3)
-        var i = 0
-        while i < bytes.count {
-            let n = min(3, bytes.count - i)
-            var chunk = UInt32(bytes[i]) << 16
-            if n > 1 { chunk |= UInt32(bytes[i + 1]) << 8 }
-            if n > 2 { chunk |= UInt32(bytes[i + 2]) }
-            for j in 0...n { out.append(alphabet[Int((chunk >> (18 - 6 * UInt32(j))) & 0x3F)]) }
-            i += 3
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-}
-
-/// The messages of `grpc-status-details-bin`, written by hand like
-/// `RPCStatus`: they are a handful of fields and not part of the OTLP protos.
-enum GRPCStatusDetails {
-    static let retryInfoTypeURL = "type.googleapis.com/google.rpc.RetryInfo"
-
-    /// `google.rpc.Status { int32 code = 1; string message = 2; repeated google.protobuf.Any details = 3; }`
-    /// with `details` already serialized as `Any` messages.
-    static func status(code: RPCStatus.Code, message: String, details: [[UInt8]]) -> [UInt8] {
-        var writer = ProtoWriter(bytes: RPCStatus(code: code, message: message).encoded())
-        for detail in details { writer.bytes(3, detail) }
-        return writer.bytes
-    }
-
-    /// `google.rpc.RetryInfo { google.protobuf.Duration retry_delay = 1; }`.
-    static func retryInfo(delay: Duration) -> [UInt8] {
-        var retryInfo = ProtoWriter()
-        retryInfo.bytes(1, duration(delay))
-        return retryInfo.bytes
-    }
-
-    /// `google.protobuf.Any { string type_url = 1; bytes value = 2; }` holding a `RetryInfo`.
-    static func retryInfoAny(delay: Duration) -> [UInt8] {
-        var any = ProtoWriter()
-        any.bytes(1, Array(retryInfoTypeURL.utf8))
-        any.bytes(2, retryInfo(delay: delay))
-        return any.bytes
-    }
-
-    /// `google.protobuf.Duration { int64 seconds = 1; int32 nanos = 2; }`, for a
-    /// non-negative duration (negative ones are written as zero).
-    static func duration(_ value: Duration) -> [UInt8] {
-        let (seconds, attoseconds) = value.components
-        var writer = ProtoWriter()
-        guard seconds >= 0 && attoseconds >= 0 else { return writer.bytes }
-        writer.varint(1, UInt64(seconds))
-        writer.varint(2, UInt64(attoseconds / 1_000_000_000))
-        return writer.bytes
-    }
-}
-
-/// The smallest protobuf writer: varint and length-delimited fields, zero
-/// values omitted as proto3 does.
-struct ProtoWriter {
-    var bytes: [UInt8] = []
-
-    mutating func varint(_ field: Int, _ value: UInt64) {
-        guard value != 0 else { return }
-        rawVarint(UInt64(field << 3))
-        rawVarint(value)
-    }
-
-    mutating func bytes(_ field: Int, _ value: [UInt8]) {
-        guard !value.isEmpty else { return }
-        rawVarint(UInt64(field << 3 | 2))
-        rawVarint(UInt64(value.count))
-        bytes += value
-    }
-
-    private mutating func rawVarint(_ value: UInt64) {
-        var v = value
-        while v >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        bytes.append(UInt8(v))
-    }
-}

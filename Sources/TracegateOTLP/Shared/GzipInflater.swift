@@ -1,6 +1,7 @@
 import CZlib
 
-/// Inflates a gzip (or zlib) body with zlib, refusing to produce more than
+/// Inflates a gzip (or zlib) body with zlib (request bodies in the receivers,
+/// compressed answers in the `otlp` exporter), refusing to produce more than
 /// `limit` bytes, so a small compressed bomb cannot exhaust memory.
 public enum GzipInflater {
     public enum Failure: Error, Equatable {
