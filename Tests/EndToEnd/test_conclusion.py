@@ -481,3 +481,33 @@ def test_when_notifies_only_the_traces_that_match_memory_store(gateway: GatewayL
     assert sorted(sink.delivered_trace_ids()) == sorted(traces[k][0] for k in ("error", "slow", "acme"))
     metrics = requests.get(gw.metrics_url, timeout=5).text
     assert 'tracegate_conclusion_notifications_filtered_total{exporter="conclusion/hook"} 1' in metrics
+
+
+def root_last_trace() -> tuple[str, list, list]:
+    """A trace whose children arrive before its root, as SDKs export a root that ends last."""
+    trace_id = new_trace_id()
+    root = new_span_id()
+    children = [make_span(trace_id=trace_id, span_id=new_span_id(), parent_span_id=root, name=f"child-{i}") for i in range(2)]
+    return trace_id.hex(), children, [make_span(trace_id=trace_id, span_id=root, name="GET /slow", end_ns=T0 + 5_000_000)]
+
+
+@pytest.mark.parametrize("store", ["postgres", "memory"])
+def test_conclude_after_root_notifies_a_complete_trace_soon_after_its_root(
+        store: str, db: Database, gateway: GatewayLauncher, sink: NotificationSink) -> None:
+    config = conclusion_config(db.dsn if store == "postgres" else None, sink.url, inactivity="20s", max_wait="30s",
+                               conclude_after_root="1s", **({"store": "memory"} if store == "memory" else {}))
+    gw = gateway.start(config)
+    complete_id, children, root = root_last_trace()
+    rootless_id, rootless_children, _ = root_last_trace()
+    post(gw, children)
+    post(gw, rootless_children)
+    time.sleep(0.5)
+    sent = time.monotonic()
+    post(gw, root)
+    wait_until(lambda: sink.delivered(), 10, "the notification of the complete trace")
+    r = sink.delivered()[0]
+    assert r.json["trace_id"] == complete_id and r.json["span_count"] == 3 and r.json["complete"] is True
+    assert 0.9 <= r.at - sent <= 3.0, f"notified {r.at - sent:.2f}s after the root (conclude_after_root 1s, inactivity 20s)"
+    time.sleep(1.0)
+    # The trace without its root waits the whole window.
+    assert sink.delivered_trace_ids() == [complete_id]

@@ -78,6 +78,10 @@ public struct ConclusionExporterConfig: Sendable, Equatable {
     public var sendingQueue = SendingQueueConfig(numConsumers: 1, queueSize: 200_000)
     /// `when`: only concluded traces that match are notified; absent: all.
     public var when: NotificationCondition?
+    /// `conclude_after_root`: a complete trace (root present, no parent
+    /// missing) concludes this long after its root span arrived, without
+    /// waiting out `inactivity`; zero: off.
+    public var concludeAfterRoot: Duration = .zero
 
     /// One configured request header.
     public struct Header: Sendable, Equatable {
@@ -155,6 +159,9 @@ public struct ConclusionExporterConfig: Sendable, Equatable {
         if c.sweepInterval < .milliseconds(100) { map.report("sweep_interval", "must be at least 100ms") }
         c.sendingQueue = SendingQueueConfig.read(map.map("sending_queue"), defaults: c.sendingQueue)
         if map.value("when") != nil { c.when = NotificationCondition.read(map.map("when")) }
+        c.concludeAfterRoot = map.duration("conclude_after_root", default: c.concludeAfterRoot)
+        if c.concludeAfterRoot < .zero { map.report("conclude_after_root", "must not be negative") }
+        if c.concludeAfterRoot > c.inactivity { map.report("conclude_after_root", "must not be more than inactivity (\(c.inactivity)): it shortens the wait") }
         map.finish()
         return c
     }

@@ -34,13 +34,15 @@ enum ConclusionSQL {
         """
     }
 
-    /// $1 ids, $2 inactivity s, $3 max_wait s, $4 exporter, $5 renotify.
+    /// $1 ids, $2 inactivity s, $3 max_wait s, $4 exporter, $5 renotify, $6
+    /// ids whose root arrived `conclude_after_root` ago: due now if complete.
     static let concludeIDs = conclude(
         due: """
             SELECT trace_id, concluded_at AS previous FROM traces
             WHERE trace_id = ANY(\(ids))
               AND (concluded_at IS NULL OR ($5::boolean AND last_activity_at > concluded_at))
-              AND last_activity_at <= now() - (CASE WHEN complete THEN $2::float8 ELSE $3::float8 END) * interval '1 second'
+              AND (last_activity_at <= now() - (CASE WHEN complete THEN $2::float8 ELSE $3::float8 END) * interval '1 second'
+                   OR (complete AND trace_id = ANY(ARRAY(SELECT decode(x, 'hex') FROM unnest($6::text[]) AS x))))
             FOR UPDATE SKIP LOCKED
             """)
 

@@ -41,7 +41,8 @@ final class MemoryConclusionStore: ConclusionStore, @unchecked Sendable {
         self.metrics = metrics
         self.table = MemoryTraceTable(
             inactivity: config.inactivity, maxWait: config.maxWait, maxTraces: config.maxTraces,
-            renotify: config.lateSpans == .renotify, origin: .now, attributeTests: config.when?.attributeTests ?? [])
+            renotify: config.lateSpans == .renotify, origin: .now, attributeTests: config.when?.attributeTests ?? [],
+            concludeAfterRoot: config.concludeAfterRoot)
         self.deadLetters = DeadLetterFile(path: config.deadLetterFile)
     }
 

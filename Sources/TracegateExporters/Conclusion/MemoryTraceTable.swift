@@ -27,6 +27,8 @@ struct MemoryTraceTable {
         var updated = false
         /// The `when` attribute tests some span of the trace passed.
         var matched: Set<AttributeTest> = []
+        /// When the root span arrived (gateway clock), for `conclude_after_root`.
+        var rootArrived: ContinuousClock.Instant?
 
         var missingParents: [SpanID] { parents.subtracting(spanIDs).sorted { $0.value < $1.value } }
         var complete: Bool { rootSpanID != nil && parents.isSubset(of: spanIDs) }
@@ -72,6 +74,8 @@ struct MemoryTraceTable {
     let renotify: Bool
     /// The attributes `when` asks about, looked for as spans arrive.
     let attributeTests: [AttributeTest]
+    /// `conclude_after_root`; zero: off.
+    let concludeAfterRoot: Duration
     private(set) var open: [TraceID: Summary] = [:]
     private var timers: InactivityTimers<TraceID>
     private var closed: [TraceID: Summary] = [:]
@@ -84,9 +88,10 @@ struct MemoryTraceTable {
 
     init(
         inactivity: Duration, maxWait: Duration, maxTraces: Int, renotify: Bool, origin: ContinuousClock.Instant,
-        attributeTests: [AttributeTest] = []
+        attributeTests: [AttributeTest] = [], concludeAfterRoot: Duration = .zero
     ) {
         self.attributeTests = attributeTests
+        self.concludeAfterRoot = concludeAfterRoot
         self.inactivity = inactivity
         self.maxWait = maxWait
         self.maxTraces = maxTraces
@@ -130,6 +135,7 @@ struct MemoryTraceTable {
                         }
                     }
                     open[id]!.add(span, service: service)
+                    if span.parentSpanID == nil && open[id]!.rootArrived == nil { open[id]!.rootArrived = now }
                     for test in attributeTests where !open[id]!.matched.contains(test) {
                         if test.matches(span.attributes) || test.matches(rs.resource.attributes) { open[id]!.matched.insert(test) }
                     }
@@ -141,9 +147,20 @@ struct MemoryTraceTable {
         for id in touched where open[id] != nil {
             open[id]!.lastActivity = now
             open[id]!.lastActivityUnixNano = wallUnixNano
-            timers.schedule(id, at: now + (open[id]!.complete ? inactivity : maxWait))
+            timers.schedule(id, at: deadline(open[id]!, now: now))
         }
         return early
+    }
+
+    /// When a trace concludes if nothing more arrives: `inactivity` after its
+    /// last span when complete (or sooner, `conclude_after_root` after its
+    /// root arrived), else `max_wait`.
+    private func deadline(_ summary: Summary, now: ContinuousClock.Instant) -> ContinuousClock.Instant {
+        guard summary.complete else { return now + maxWait }
+        if concludeAfterRoot > .zero, let root = summary.rootArrived {
+            return min(now + inactivity, max(now, root + concludeAfterRoot))
+        }
+        return now + inactivity
     }
 
     /// The traces whose deadline has passed, concluded.

@@ -41,6 +41,9 @@ final class PostgresConclusionStore: ConclusionStore, @unchecked Sendable {
     private var timers = InactivityTimers<TraceID>(granularity: .milliseconds(20))
     /// Traces whose row was not in `traces` yet when their timer fired.
     private var absentSince: [TraceID: ContinuousClock.Instant] = [:]
+    /// `conclude_after_root`: when this replica received each open trace's
+    /// root span. Such a trace may conclude that long after, if complete.
+    private var rootArrived: [TraceID: ContinuousClock.Instant] = [:]
     /// How often idle deliverers look for rows other replicas concluded, or retries.
     private let pollInterval: Duration
     private let backlogs: BacklogWatch
@@ -57,16 +60,25 @@ final class PostgresConclusionStore: ConclusionStore, @unchecked Sendable {
 
     func observe(_ batch: SpanBatch) {
         var ids: Set<TraceID> = []
+        var roots: [TraceID] = []
         for rs in batch.resourceSpans {
             for ss in rs.scopeSpans {
-                for span in ss.spans { ids.insert(span.traceID) }
+                for span in ss.spans {
+                    ids.insert(span.traceID)
+                    if span.parentSpanID == nil { roots.append(span.traceID) }
+                }
             }
         }
-        let deadline = ContinuousClock.now + config.inactivity
+        let now = ContinuousClock.now
+        let deadline = now + config.inactivity
         threads.condition.lock()
         let wasEmpty = timers.count == 0
+        if config.concludeAfterRoot > .zero {
+            for id in roots where rootArrived[id] == nil { rootArrived[id] = now }
+        }
         for id in ids {
-            timers.schedule(id, at: deadline)
+            let early = rootArrived[id].map { max(now, $0 + config.concludeAfterRoot) }
+            timers.schedule(id, at: early.map { min($0, deadline) } ?? deadline)
             absentSince[id] = nil
         }
         metrics.open.record(timers.count)
@@ -150,8 +162,16 @@ final class PostgresConclusionStore: ConclusionStore, @unchecked Sendable {
         let seconds = seconds(hold: hold)
         let list = "{" + due.map(\.hex).joined(separator: ",") + "}"
         let renotify = config.lateSpans == .renotify ? "true" : "false"
+        // Those whose root arrived conclude_after_root ago may conclude now if
+        // complete; the horizon's lag holds them back like every window.
+        let now0 = ContinuousClock.now - .milliseconds(Int64(hold * 1000))
+        threads.condition.lock()
+        let early = due.filter { rootArrived[$0].map { now0 >= $0 + config.concludeAfterRoot } ?? false }
+        threads.condition.unlock()
+        let earlyList = "{" + early.map(\.hex).joined(separator: ",") + "}"
         let concluded = try c.execute(
-            ConclusionSQL.concludeIDs, parameters: [list, seconds.inactivity, seconds.maxWait, id, renotify], context: "concluding traces")
+            ConclusionSQL.concludeIDs, parameters: [list, seconds.inactivity, seconds.maxWait, id, renotify, earlyList],
+            context: "concluding traces")
         record(concluded)
         let done = Set(concluded.compactMap { $0[0] })
         let rest = due.filter { !done.contains($0.hex) }
@@ -167,6 +187,7 @@ final class PostgresConclusionStore: ConclusionStore, @unchecked Sendable {
             guard let hex = row[0], let trace = TraceID(hex: hex) else { continue }
             known.insert(hex)
             if row[2] == "t" && config.lateSpans == .ignore { metrics.lateTraces.increment() }
+            if row[1] == "t" { rootArrived[trace] = nil }
             if row[1] == "t" || timers.deadline(of: trace) != nil { continue }
             let remaining = Double(row[3] ?? "") ?? 0
             // A row locked by a writer can be due already: look again shortly.
@@ -180,6 +201,7 @@ final class PostgresConclusionStore: ConclusionStore, @unchecked Sendable {
             let since = absentSince[trace] ?? now
             if now - since > config.maxWait {
                 absentSince[trace] = nil
+                rootArrived[trace] = nil
                 continue
             }
             absentSince[trace] = since
@@ -206,6 +228,11 @@ final class PostgresConclusionStore: ConclusionStore, @unchecked Sendable {
         metrics.concluded(complete: true, count: complete)
         metrics.concluded(complete: false, count: concluded.count - complete)
         metrics.lateTraces.increment(by: concluded.filter { $0[2] == "t" }.count)
+        if config.concludeAfterRoot > .zero {
+            threads.condition.lock()
+            for row in concluded { if let hex = row[0], let trace = TraceID(hex: hex) { rootArrived[trace] = nil } }
+            threads.condition.unlock()
+        }
         threads.wakeAll()
     }
 

@@ -48,6 +48,21 @@ import TracegateCore
         #expect(done.count == 1 && done[0].conclusion.complete)
     }
 
+    @Test func concludeAfterRootEndsACompleteTraceThatLongAfterItsRootArrived() {
+        var t = MemoryTraceTable(inactivity: .seconds(60), maxWait: .seconds(300), maxTraces: 100, renotify: false, origin: t0, concludeAfterRoot: .seconds(2))
+        // Children first, the root last: as SDKs export a root that ends last.
+        _ = t.observe(conclusionBatch([testSpan(4, 41, parent: 40), testSpan(4, 42, parent: 40)]), now: t0, wallUnixNano: 0)
+        _ = t.observe(conclusionBatch([testSpan(4, 40)]), now: t0 + .seconds(1), wallUnixNano: 0)
+        // A trace without its root waits max_wait as before.
+        _ = t.observe(conclusionBatch([testSpan(5, 51, parent: 50)]), now: t0 + .seconds(1), wallUnixNano: 0)
+        #expect(t.popDue(now: t0 + .milliseconds(2900)).isEmpty)
+        let done = t.popDue(now: t0 + .milliseconds(3100))
+        #expect(done.map(\.conclusion.traceID) == [TraceID(high: 1, low: 4).hex])
+        #expect(done.first?.conclusion.spanCount == 3)
+        #expect(t.popDue(now: t0 + .seconds(100)).isEmpty, "the rootless trace waits max_wait")
+        #expect(t.openCount == 1)
+    }
+
     @Test func whenFullTheTraceWithTheNearestDeadlineConcludesEarly() {
         var t = table(maxTraces: 2)
         _ = t.observe(conclusionBatch([testSpan(1, 10)]), now: t0, wallUnixNano: 0)
