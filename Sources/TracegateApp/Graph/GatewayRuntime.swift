@@ -28,8 +28,14 @@ actor GatewayRuntime {
     private let logger: Logger
     /// What telemetry reads between reloads (queues for `/metrics`, sinks for `/ready`).
     nonisolated let current = Mutex<(queues: [String: SendingQueue], sinks: [any ExternalSink])>(([:], []))
-    private var exporterGroups: [ObjectIdentifier: RunningGroup] = [:]
-    private var receiverGroups: [String: RunningGroup] = [:]
+    /// By queue: its consumers (`QueueService`).
+    private var queueGroups: [ObjectIdentifier: RunningGroup] = [:]
+    /// By queue: the services of the exporter behind it (maintenance, …).
+    private var serviceGroups: [ObjectIdentifier: RunningGroup] = [:]
+    /// Services of exporters replaced behind a kept queue, stopped at `retire`.
+    private var retiringServices: [RunningGroup] = []
+    /// By receiver route: its listeners.
+    private var receiverGroups: [ObjectIdentifier: RunningGroup] = [:]
     private var processorGroup: RunningGroup?
     private let reloads: Counter
     private let failedReloads: Counter
@@ -111,8 +117,8 @@ actor GatewayRuntime {
             "configuration reloaded",
             metadata: [
                 "pipelines": "\(next.pipelines.map(\.id).joined(separator: ","))",
-                "exporters_kept": "\(built.exporters.values.filter(\.reused).count)",
-                "exporters_started": "\(built.exporters.values.filter { !$0.reused }.count)",
+                "exporters_kept": "\(built.exporters.values.filter { $0.reused && !$0.swapped }.count)",
+                "exporters_started": "\(built.exporters.values.filter { !$0.reused || $0.swapped }.count)",
                 "receivers_kept": "\(built.receivers.values.filter(\.reused).count)",
                 "receivers_started": "\(built.receivers.values.filter { !$0.reused }.count)",
             ])
@@ -129,10 +135,17 @@ actor GatewayRuntime {
     /// The new graph's exporters and processors start, then its receivers
     /// take the traffic.
     private func commit(_ next: PipelineGraph, replacing previous: PipelineGraph?) {
-        for name in next.exporters.keys.sorted() where !next.exporters[name]!.reused {
+        for name in next.exporters.keys.sorted() {
             let exporter = next.exporters[name]!
-            exporterGroups[ObjectIdentifier(exporter.queue)] = RunningGroup(
-                exporter.built.services + [QueueService(queue: exporter.queue, timeout: next.shutdownTimeout)], logger: logger)
+            let id = ObjectIdentifier(exporter.queue)
+            if !exporter.reused {
+                serviceGroups[id] = RunningGroup(exporter.built.services, logger: logger)
+                queueGroups[id] = RunningGroup([QueueService(queue: exporter.queue, timeout: next.shutdownTimeout)], logger: logger)
+            } else if exporter.swapped {
+                if let old = serviceGroups[id] { retiringServices.append(old) }
+                serviceGroups[id] = RunningGroup(exporter.built.services, logger: logger)
+                exporter.queue.replaceExporter(exporter.built.exporter)
+            }
         }
         let oldProcessors = processorGroup
         processorGroup = RunningGroup(next.processors, logger: logger)
@@ -152,9 +165,7 @@ actor GatewayRuntime {
             if receiver.reused {
                 receiver.route.retarget(receiver.pipelines)
             } else {
-                // A receiver of the same name in the old graph had other
-                // settings; reloads refuse that, so the name is free.
-                receiverGroups[name] = RunningGroup(receiver.listeners, logger: logger)
+                receiverGroups[ObjectIdentifier(receiver.route)] = RunningGroup(receiver.listeners, logger: logger)
             }
         }
     }
@@ -165,10 +176,11 @@ actor GatewayRuntime {
     /// Stops what `old` ran and `next` does not: receivers, then pipelines
     /// and processors, then exporters. With `next` nil, everything.
     private func retire(_ old: PipelineGraph, replacedBy next: PipelineGraph?) async {
-        let goneReceivers = old.receivers.keys.filter { next?.receivers[$0]?.reused != true }
+        let keptRoutes = Set((next?.receivers.values.map { ObjectIdentifier($0.route) }) ?? [])
+        let goneReceivers = old.receivers.values.map { ObjectIdentifier($0.route) }.filter { !keptRoutes.contains($0) }
         await withTaskGroup(of: Void.self) { group in
-            for name in goneReceivers {
-                if let running = receiverGroups.removeValue(forKey: name) { group.addTask { await running.stop() } }
+            for id in goneReceivers {
+                if let running = receiverGroups.removeValue(forKey: id) { group.addTask { await running.stop() } }
             }
         }
         for pipeline in old.pipelines { await pipeline.close() }
@@ -181,10 +193,17 @@ actor GatewayRuntime {
         }
         let kept = Set((next?.exporters.values.map { ObjectIdentifier($0.queue) }) ?? [])
         let gone = old.exporters.values.map { ObjectIdentifier($0.queue) }.filter { !kept.contains($0) }
+        // Queues drain first (all at once, one deadline), then the services
+        // of their exporters and of exporters replaced behind kept queues stop.
         await withTaskGroup(of: Void.self) { group in
             for id in gone {
-                if let running = exporterGroups.removeValue(forKey: id) { group.addTask { await running.stop() } }
+                if let running = queueGroups.removeValue(forKey: id) { group.addTask { await running.stop() } }
             }
+        }
+        let services = gone.compactMap { serviceGroups.removeValue(forKey: $0) } + retiringServices
+        retiringServices = []
+        await withTaskGroup(of: Void.self) { group in
+            for running in services { group.addTask { await running.stop() } }
         }
     }
 
@@ -194,7 +213,7 @@ actor GatewayRuntime {
     private static func prepareSinks(_ graph: PipelineGraph, onlyNew: Bool = false, logger: Logger) async throws {
         for name in graph.exporters.keys.sorted() {
             let exporter = graph.exporters[name]!
-            guard let sink = exporter.built.sink, !(onlyNew && exporter.reused) else { continue }
+            guard let sink = exporter.built.sink, !(onlyNew && exporter.reused && !exporter.swapped) else { continue }
             let outcome: Result<String?, any Error> = await withCheckedContinuation { continuation in
                 let thread = Thread { continuation.resume(returning: Result { try sink.prepareForStart() }) }
                 thread.name = "tg-prepare"

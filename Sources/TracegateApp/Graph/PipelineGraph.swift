@@ -19,8 +19,12 @@ public struct PipelineGraph: Sendable {
         public let settings: ExporterSettings
         public let built: BuiltExporter
         public let queue: SendingQueue
-        /// Taken over from the running graph (settings unchanged).
+        /// The queue is taken over from the running graph: the settings are
+        /// unchanged, or (`swapped`) only the exporter behind a persistent
+        /// queue changed.
         public let reused: Bool
+        /// A new exporter behind the reused queue (`SendingQueue.replaceExporter`).
+        public var swapped = false
     }
 
     /// A receiver of the configuration, with its listeners.
@@ -99,10 +103,16 @@ public struct PipelineGraph: Sendable {
                 old.built.sendingQueue.directory == parts.sendingQueue.directory
             {
                 // Its write-ahead log is locked by the running queue, which
-                // must go on taking spans until the new pipelines take over.
-                throw GraphError(
-                    description: "exporters.\(name): an exporter with a persistent queue keeps its settings until a restart "
-                        + "(its queue in \(parts.sendingQueue.directory) is in use); restart to apply, or give it a new name")
+                // must go on taking spans until the new pipelines take over:
+                // keep the queue and put the new exporter behind it.
+                guard parts.sendingQueue == old.built.sendingQueue && parts.retry == old.built.retry else {
+                    throw GraphError(
+                        description: "exporters.\(name): the sending_queue and retry_on_failure of an exporter with a persistent queue "
+                            + "keep their settings until a restart (its queue in \(parts.sendingQueue.directory) is in use); restart to apply, "
+                            + "or give the exporter a new name")
+                }
+                exporters[name] = Exporter(settings: settings, built: parts, queue: old.queue, reused: true, swapped: true)
+                continue
             }
             fresh[name] = parts
         }
@@ -150,17 +160,16 @@ public struct PipelineGraph: Sendable {
             let settings = config.receivers[name]!
             let feeding = zip(config.pipelines, pipelines).filter { $0.0.receivers.contains(name) }.map(\.1)
             if let old = previous?.receivers[name] {
-                if !Self.same(old.settings, settings) {
-                    guard settings.factory.canUpdate(from: old.settings.config, to: settings.config) else {
-                        // Its sockets hold the addresses it would bind again.
-                        throw GraphError(
-                            description: "receivers.\(name): its addresses or protocols changed, which needs a restart (its listeners hold "
-                                + "their addresses); restart to apply, or add the new listeners as another receiver")
+                if Self.same(old.settings, settings) || settings.factory.canUpdate(from: old.settings.config, to: settings.config) {
+                    if !Self.same(old.settings, settings) {
+                        pendingUpdates.append(ReceiverUpdate(name: name, listeners: old.listeners, old: old.settings, new: settings))
                     }
-                    pendingUpdates.append(ReceiverUpdate(name: name, listeners: old.listeners, old: old.settings, new: settings))
+                    receivers[name] = Receiver(settings: settings, route: old.route, listeners: old.listeners, pipelines: feeding, reused: true)
+                    continue
                 }
-                receivers[name] = Receiver(settings: settings, route: old.route, listeners: old.listeners, pipelines: feeding, reused: true)
-                continue
+                // New addresses (or protocols): new listeners bind them below,
+                // before the old ones close. An address the old listeners
+                // still hold fails the bind, and so the reload, with its reason.
             }
             var receiverLogger = logger
             receiverLogger[metadataKey: "receiver"] = "\(name)"
@@ -178,15 +187,17 @@ public struct PipelineGraph: Sendable {
         for name in exporters.keys.sorted() {
             let exporter = exporters[name]!
             guard let need = exporter.built.backlog else { continue }
+            // A swapped exporter is a new one: it watches from scratch.
+            let fresh = !exporter.reused || exporter.swapped
             switch need.source {
             case .ownQueue:
-                if !exporter.reused { need.watch(exporter.queue) }
+                if fresh { need.watch(exporter.queue) }
             case .pipelineExporters(let type):
                 var feeding: Set<String> = []
                 for p in config.pipelines where p.exporters.contains(name) {
                     for e in p.exporters where config.exporters[e]!.factory.type == type { feeding.insert(e) }
                 }
-                for e in feeding.sorted() where !(exporter.reused && exporters[e]!.reused) { need.watch(exporters[e]!.queue) }
+                for e in feeding.sorted() where fresh || !exporters[e]!.reused { need.watch(exporters[e]!.queue) }
             }
         }
     }

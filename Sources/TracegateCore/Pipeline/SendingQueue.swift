@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import Metrics
 
 /// The `sending_queue` settings of an exporter.
@@ -115,7 +116,9 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
     private var backlog = UnstoredBacklog()
     private var watermarkObservers: [@Sendable () -> Void] = []
 
-    public let exporter: any SpanExporter
+    /// What the consumers call; a reload may replace it (`replaceExporter`).
+    private let currentExporter: Mutex<any SpanExporter>
+    public var exporter: any SpanExporter { currentExporter.withLock { $0 } }
     public let config: SendingQueueConfig
     public let retry: RetryPolicy
     private let logger: Logger
@@ -130,7 +133,7 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
         exporter: any SpanExporter, config: SendingQueueConfig, retry: RetryPolicy, logger: Logger,
         persistence: QueuePersistence? = nil, coalesceSpans: Int = 0
     ) {
-        self.exporter = exporter
+        self.currentExporter = Mutex(exporter)
         self.config = config
         self.retry = retry
         var logger = logger
@@ -265,6 +268,13 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return stats
+    }
+
+    /// Hands what is queued, and everything queued from now on, to
+    /// `exporter` instead (a reload that changed an exporter whose persistent
+    /// queue it keeps). An export in progress finishes with the old one.
+    public func replaceExporter(_ exporter: any SpanExporter) {
+        currentExporter.withLock { $0 = exporter }
     }
 
     /// Starts the consumer threads.
