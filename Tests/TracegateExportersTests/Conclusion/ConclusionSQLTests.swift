@@ -18,20 +18,30 @@ import TracegateCore
         "{" + traces.map { TraceID(high: 0x0102_0304_0506_0708, low: $0).hex }.joined(separator: ",") + "}"
     }
 
+    @Test func aCompleteTraceNamedForConcludeAfterRootIsDueAtOnce() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        try stored(db, traces: [2])
+        let c = try db.connect()
+        #expect(try c.execute(ConclusionSQL.concludeIDs, parameters: [hexList([2]), "60", "300", "conclusion/x", "false", "{}"], context: "t").isEmpty)
+        let done = try c.execute(ConclusionSQL.concludeIDs, parameters: [hexList([2]), "60", "300", "conclusion/x", "false", hexList([2])], context: "t")
+        #expect(done.count == 1 && done[0][1] == "true")
+    }
+
     @Test func concludesATraceOnceAndOnlyAfterItsWindow() throws {
         let db = try TestDatabase()
         defer { db.drop() }
         try stored(db, traces: [1])
         let c = try db.connect()
         // The span just arrived: a 60 s window has not passed.
-        #expect(try c.execute(ConclusionSQL.concludeIDs, parameters: [hexList([1]), "60", "300", "conclusion/x", "false"], context: "t").isEmpty)
+        #expect(try c.execute(ConclusionSQL.concludeIDs, parameters: [hexList([1]), "60", "300", "conclusion/x", "false", "{}"], context: "t").isEmpty)
         let state = try c.execute(ConclusionSQL.state, parameters: [hexList([1]), "60", "300", "false"], context: "t")
         #expect(state.count == 1 && state[0][1] == "f")
         #expect((Double(state[0][3] ?? "") ?? 0) > 55)
         // With a zero window it concludes, once.
-        let done = try c.execute(ConclusionSQL.concludeIDs, parameters: [hexList([1]), "0", "0", "conclusion/x", "false"], context: "t")
+        let done = try c.execute(ConclusionSQL.concludeIDs, parameters: [hexList([1]), "0", "0", "conclusion/x", "false", "{}"], context: "t")
         #expect(done.count == 1 && done[0][1] == "true" && done[0][2] == "f")
-        #expect(try c.execute(ConclusionSQL.concludeIDs, parameters: [hexList([1]), "0", "0", "conclusion/x", "false"], context: "t").isEmpty)
+        #expect(try c.execute(ConclusionSQL.concludeIDs, parameters: [hexList([1]), "0", "0", "conclusion/x", "false", "{}"], context: "t").isEmpty)
         #expect(try c.execute(ConclusionSQL.concludeSweep, parameters: ["100", "0", "0", "conclusion/x"], context: "t").isEmpty)
         let payload = try c.execute("SELECT payload::text FROM notification_outbox", context: "t")
         let conclusion = try JSONDecoder().decode(TraceConclusion.self, from: Data(payload[0][0]!.utf8))
