@@ -36,7 +36,8 @@ enum YAMLScalarStyle {
 struct YAMLScalar {
     let string: String
     /// The tag as written (`tag:yaml.org,2002:null` for `!!null`), the `str`
-    /// tag for a quoted scalar without one, "" for a plain scalar without one.
+    /// tag for a quoted or block scalar without one (libyaml's quoted_implicit),
+    /// "" for a plain scalar without one.
     /// Only explicit tags count here: `key: Null` is not the same as `key: !!null`.
     let tag: String
     let style: YAMLScalarStyle
