@@ -45,13 +45,14 @@ let package = Package(
         .target(name: "COTLP", dependencies: ["CProtobufC"]),
         // Small hand-written C helpers: the per-request arena allocator for protobuf-c.
         .target(name: "CTracegateShims", dependencies: ["CProtobufC"]),
-        // glibc heap statistics and trimming, for the memory_limiter processor.
+        // glibc heap statistics and trimming, for the memory_limiter processor,
+        // and thread naming (pthread_setname_np needs _GNU_SOURCE, which Swift's Glibc lacks).
         .target(name: "CProcessMemory"),
 
         .target(
             name: "TracegateCore",
             dependencies: [
-                "CYAML", "CCrypto",
+                "CYAML", "CCrypto", "CProcessMemory",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -1,4 +1,3 @@
-import Foundation
 import TracegateCore
 
 /// The HTTP request that carries one or more notifications: body, headers,

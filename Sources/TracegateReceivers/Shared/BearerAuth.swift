@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import TracegateCore
 
 /// Settings of `receivers.otlp.auth`: the bearer tokens every request of
@@ -76,7 +80,7 @@ public struct BearerAuth: Sendable, Equatable, CustomStringConvertible, CustomRe
         var usable = true
         if let value = map.value("bearer_tokens"), let list = value.stringList() {
             for (i, (token, line)) in list.enumerated() {
-                let trimmed = token.trimmingCharacters(in: .whitespaces)
+                let trimmed = token.trimmingBlanks()
                 if trimmed.isEmpty {
                     map.diagnostics.report(
                         line: line, path: "\(value.path)[\(i)]", "token is empty (is its environment variable set?)")
