@@ -1,5 +1,7 @@
 import ArgumentParser
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import TracegateApp
 import TracegateCore
@@ -35,7 +37,14 @@ struct ConfigOption: ParsableArguments {
 }
 
 func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    // One write(2) loop on fd 2: the C `stderr` FILE is shared mutable state to Swift 6.
+    var bytes = Array((text + "\n").utf8)[...]
+    while !bytes.isEmpty {
+        let n = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { return }
+        bytes = bytes.dropFirst(n)
+    }
 }
 
 func makeLogger(level: Logger.Level, format: TelemetryConfig.LogFormat = .text) -> Logger {

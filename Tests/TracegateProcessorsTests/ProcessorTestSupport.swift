@@ -1,4 +1,4 @@
-import Crypto
+import Foundation
 import TracegateCore
 @testable import TracegateProcessors
 
@@ -35,10 +35,20 @@ extension SpanBatch {
     }
 }
 
-/// SHA-256 of a string's UTF-8 as lowercase hex, computed here independently of the processor.
+/// SHA-256 of a string's UTF-8 as lowercase hex, computed independently of
+/// the processor: by coreutils' `sha256sum` in a subprocess.
 func referenceSHA256(_ text: String) -> String {
-    SHA256.hash(data: Array(text.utf8)).map { byte in
-        let h = String(byte, radix: 16)
-        return h.count == 1 ? "0" + h : h
-    }.joined()
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+    let input = Pipe()
+    let output = Pipe()
+    process.standardInput = input
+    process.standardOutput = output
+    do { try process.run() } catch { return "sha256sum did not run: \(error)" }
+    input.fileHandleForWriting.write(Data(text.utf8))
+    try? input.fileHandleForWriting.close()
+    let printed = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    // `<64 hex digits>  -`
+    return String(decoding: printed.prefix(64), as: UTF8.self)
 }

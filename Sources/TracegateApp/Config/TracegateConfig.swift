@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import TracegateCore
 import TracegateExporters
@@ -37,15 +44,34 @@ public struct TracegateConfig: Sendable {
     public var pipelines: [PipelineConfig] = []
     public var telemetry = TelemetryConfig()
 
+    /// The file's text; a `cannot read file: <reason>` problem when it cannot
+    /// be opened or read (the system's words: "No such file or directory",
+    /// "Is a directory", "Permission denied") or is not UTF-8.
+    static func readText(_ file: String) throws(ConfigErrors) -> String {
+        func failure(_ reason: String) -> ConfigErrors {
+            ConfigErrors([ConfigProblem(file: file, line: 0, path: "", message: "cannot read file: \(reason)")])
+        }
+        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw failure(String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let n = Glibc.read(fd, &buffer, buffer.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw failure(String(cString: strerror(errno)))
+            }
+            if n == 0 { break }
+            bytes += buffer[..<n]
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw failure("not UTF-8 text") }
+        return text
+    }
+
     /// Reads and validates a file; throws `ConfigErrors` listing every problem.
     public static func load(file: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> TracegateConfig {
-        let text: String
-        do {
-            text = try String(contentsOfFile: file, encoding: .utf8)
-        } catch {
-            throw ConfigErrors([ConfigProblem(file: file, line: 0, path: "", message: "cannot read file: \(error.localizedDescription)")])
-        }
-        return try parse(yaml: text, file: file, environment: environment)
+        return try parse(yaml: try readText(file), file: file, environment: environment)
     }
 
     public static func parse(yaml: String, file: String, environment: [String: String]) throws(ConfigErrors) -> TracegateConfig {

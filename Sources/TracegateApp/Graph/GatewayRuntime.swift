@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import Metrics
 import ServiceLifecycle
@@ -215,9 +219,7 @@ actor GatewayRuntime {
             let exporter = graph.exporters[name]!
             guard let sink = exporter.built.sink, !(onlyNew && exporter.reused && !exporter.swapped) else { continue }
             let outcome: Result<String?, any Error> = await withCheckedContinuation { continuation in
-                let thread = Thread { continuation.resume(returning: Result { try sink.prepareForStart() }) }
-                thread.name = "tg-prepare"
-                thread.start()
+                startThread(name: "tg-prepare") { continuation.resume(returning: Result { try sink.prepareForStart() }) }
             }
             if let problem = try outcome.get() {
                 logger.warning("PostgreSQL is not reachable yet; spans will queue until it is", metadata: ["exporter": "\(sink.id)", "error": "\(problem)"])

@@ -62,7 +62,7 @@ extension PipelineGraph {
     /// of `directory` named after the exporter (`otlphttp/up` → `otlphttp_up`).
     static func openPersistence(exporter name: String, _ queue: SendingQueueConfig, logger: Logger) throws -> QueuePersistence? {
         guard queue.persistent else { return nil }
-        let directory = queue.directory + "/" + name.replacingOccurrences(of: "/", with: "_")
+        let directory = queue.directory + "/" + name.replacing("/", with: "_")
         var logger = logger
         logger[metadataKey: "exporter"] = "\(name)"
         do {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import TracegateExporters
 
 /// A problem reading traces that is not PostgreSQL's: a malformed row.
@@ -131,7 +135,7 @@ public enum TraceQueries {
     /// A string literal that means `text` whatever `standard_conforming_strings` says.
     static func literal(_ text: String) throws(InspectError) -> String {
         guard !text.unicodeScalars.contains("\0") else { throw InspectError("a NUL character cannot be part of a query") }
-        return "E'" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "''") + "'"
+        return "E'" + text.replacing("\\", with: "\\\\").replacing("'", with: "''") + "'"
     }
 
     static func micros(_ duration: Duration) throws(InspectError) -> Int64 {

@@ -1,4 +1,4 @@
-import Foundation
+import TracegateCore
 import ServiceLifecycle
 import TracegateCore
 
@@ -37,9 +37,7 @@ struct ReadinessProbe: Service {
 
     private static func onThread(_ body: @escaping @Sendable () -> String?) async -> String? {
         await withCheckedContinuation { continuation in
-            let thread = Thread { continuation.resume(returning: body()) }
-            thread.name = "tg-ready-probe"
-            thread.start()
+            startThread(name: "tg-ready-probe") { continuation.resume(returning: body()) }
         }
     }
 }

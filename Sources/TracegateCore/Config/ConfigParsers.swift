@@ -27,7 +27,7 @@ public enum EnvSubstitution {
                 let spec = body.dropFirst(4)
                 let name: Substring
                 var fallback: Substring? = nil
-                if let sep = spec.range(of: ":-") {
+                if let sep = spec.firstRange(of: ":-") {
                     name = spec[..<sep.lowerBound]
                     fallback = spec[sep.upperBound...]
                 } else {

@@ -1,5 +1,3 @@
-import Yams
-
 /// Readers for values that are not a single scalar: nested mappings, lists of
 /// mappings (`actions: [{key: …, action: …}]`), and scalars whose YAML type
 /// matters (an attribute value that may be a string, a number or a boolean).
@@ -27,12 +25,12 @@ extension ConfigValue {
     /// The items of a sequence, each with its path `path[i]`; nil (and a
     /// reported problem) when the value is not a sequence.
     public func items() -> [ConfigValue]? {
-        guard case .sequence(let seq) = node else {
+        guard case .sequence(let seq, _, _) = node else {
             report("expected a list")
             return nil
         }
         return seq.enumerated().map { i, item in
-            ConfigValue(path: "\(path)[\(i)]", node: item, keyLine: item.mark?.line ?? keyLine, diagnostics: diagnostics)
+            ConfigValue(path: "\(path)[\(i)]", node: item, keyLine: item.mark.line, diagnostics: diagnostics)
         }
     }
 
@@ -61,7 +59,7 @@ extension ConfigValue {
         switch scalar.style {
         case .singleQuoted, .doubleQuoted, .literal, .folded:
             return .string(text)
-        default:
+        case .plain:
             break
         }
         switch text {

@@ -1,5 +1,3 @@
-import Yams
-
 /// A node of the YAML configuration together with where it is and what it is
 /// called, so that every reading method can report a problem with
 /// `file:line: path`. Reading a mapping records which keys were used;
@@ -9,29 +7,29 @@ public final class ConfigMap {
     /// Line of the key that holds this mapping (or of the mapping itself).
     public let line: Int
     public let diagnostics: ConfigDiagnostics
-    private let entries: [(key: String, keyLine: Int, value: Node)]
+    private let entries: [(key: String, keyLine: Int, value: YAMLNode)]
     private var used: Set<String> = []
 
-    init(path: String, node: Node?, keyLine: Int = 0, diagnostics: ConfigDiagnostics) {
+    init(path: String, node: YAMLNode?, keyLine: Int = 0, diagnostics: ConfigDiagnostics) {
         self.path = path
         self.diagnostics = diagnostics
-        self.line = keyLine > 0 ? keyLine : (node?.mark?.line ?? 0)
-        var entries: [(String, Int, Node)] = []
+        self.line = keyLine > 0 ? keyLine : (node?.mark.line ?? 0)
+        var entries: [(String, Int, YAMLNode)] = []
         switch node {
-        case .mapping(let mapping)?:
+        case .mapping(let mapping, _, _)?:
             for (k, v) in mapping {
                 guard let key = k.scalar?.string else {
-                    diagnostics.report(line: k.mark?.line ?? 0, path: path, "keys must be plain strings")
+                    diagnostics.report(line: k.mark.line, path: path, "keys must be plain strings")
                     continue
                 }
-                entries.append((key, k.mark?.line ?? 0, v))
+                entries.append((key, k.mark.line, v))
             }
         case nil:
             break
-        case .scalar(let s)? where s.string.isEmpty || s.tag == .init(.null) || s.string == "~" || s.string == "null":
+        case .scalar(let s)? where s.string.isEmpty || s.tag == "tag:yaml.org,2002:null" || s.string == "~" || s.string == "null":
             break  // `key:` with nothing after it means an empty section, as in the collector
         default:
-            diagnostics.report(line: node?.mark?.line ?? 0, path: path, "expected a mapping")
+            diagnostics.report(line: node?.mark.line ?? 0, path: path, "expected a mapping")
         }
         self.entries = entries
     }
@@ -39,24 +37,21 @@ public final class ConfigMap {
     /// Parses YAML text into the root mapping.
     public static func parse(yaml: String, diagnostics: ConfigDiagnostics) -> ConfigMap? {
         do {
-            let node = try Yams.compose(yaml: yaml)
+            let node = try YAMLComposer.compose(yaml)
             return ConfigMap(path: "", node: node, diagnostics: diagnostics)
-        } catch let error as YamlError {
+        } catch {
             switch error {
-            case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
-                .composer(let context, let problem, let mark, _):
-                let prefix = context.map { "\($0.text) " } ?? ""
-                diagnostics.report(line: mark.line, path: "", "invalid YAML: \(prefix)\(problem)")
-            case .duplicatedKeysInMapping(let duplicates, _):
-                // Yams reports the mapping, not the key: find the repeated key's line.
+            case .syntax(let context, let problem, let line):
+                let prefix = context.map { "\($0) " } ?? ""
+                diagnostics.report(line: line, path: "", "invalid YAML: \(prefix)\(problem)")
+            case .duplicateKeys(let duplicates):
+                // The composer names the keys, not where they repeat: find the repeated key's line.
                 for key in duplicates.sorted() {
                     diagnostics.report(line: secondOccurrence(of: key, in: yaml), path: key, "duplicate key")
                 }
-            default:
-                diagnostics.report(line: 0, path: "", "invalid YAML: \(error)")
+            case .other(let message):
+                diagnostics.report(line: 0, path: "", "invalid YAML: \(message)")
             }
-        } catch {
-            diagnostics.report(line: 0, path: "", "invalid YAML: \(error)")
         }
         return nil
     }
@@ -98,8 +93,8 @@ public final class ConfigMap {
 
     /// The line of `key` inside the mapping held by `section` (0 if absent).
     public func line(ofKey key: String, in section: String) -> Int {
-        guard let entry = entries.first(where: { $0.key == section }), case .mapping(let m) = entry.value else { return 0 }
-        for (k, _) in m where k.scalar?.string == key { return k.mark?.line ?? 0 }
+        guard let entry = entries.first(where: { $0.key == section }), case .mapping(let m, _, _) = entry.value else { return 0 }
+        for (k, _) in m where k.scalar?.string == key { return k.mark.line }
         return 0
     }
 
@@ -133,11 +128,11 @@ public final class ConfigMap {
 /// One value of the configuration, with typed readers that report problems.
 public struct ConfigValue {
     public let path: String
-    let node: Node
+    let node: YAMLNode
     public let keyLine: Int
     let diagnostics: ConfigDiagnostics
 
-    public var line: Int { node.mark?.line ?? keyLine }
+    public var line: Int { node.mark.line }
 
     func report(_ message: String) { diagnostics.report(line: line, path: path, message) }
 
@@ -199,7 +194,7 @@ public struct ConfigValue {
 
     /// A sequence of strings, each with its line.
     public func stringList() -> [(String, Int)]? {
-        guard case .sequence(let seq) = node else {
+        guard case .sequence(let seq, _, _) = node else {
             report("expected a list")
             return nil
         }

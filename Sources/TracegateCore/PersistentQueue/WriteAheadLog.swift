@@ -5,7 +5,11 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 
 /// The disk side of a persistent sending queue: an append-only log of
@@ -88,10 +92,14 @@ public final class WriteAheadLog {
         var logger = logger
         logger[metadataKey: "queue_directory"] = "\(directory)"
         self.logger = logger
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw OpenError(description: "cannot create \(directory): \(error.localizedDescription)")
+        // mkdir -p, one component at a time; an existing one is fine (a file
+        // in the way shows up as ENOTDIR at the lock file just below).
+        var prefix = directory.hasPrefix("/") ? "/" : ""
+        for part in directory.split(separator: "/") {
+            prefix += part + "/"
+            guard mkdir(prefix, 0o777) == 0 || errno == EEXIST else {
+                throw OpenError(description: "cannot create \(directory): \(Self.errnoText())")
+            }
         }
         lockFD = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard lockFD >= 0 else { throw OpenError(description: "cannot open \(directory)/lock: \(Self.errnoText())") }

@@ -1,4 +1,3 @@
-import Foundation
 import Logging
 import Synchronization
 import Metrics
@@ -106,7 +105,7 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
         var tickets: [UnstoredBacklog.Ticket]
     }
 
-    private let condition = NSCondition()
+    private let condition = ThreadCondition()
     private var batches: [Entry] = []
     private var head = 0
     private var stats = SendingQueueStats()
@@ -283,9 +282,7 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
         liveConsumers = config.numConsumers
         condition.unlock()
         for i in 0..<config.numConsumers {
-            let thread = Thread { [self] in self.consumerLoop() }
-            thread.name = "tg-\(exporter.id)-\(i)"
-            thread.start()
+            startThread(name: "tg-\(exporter.id)-\(i)") { [self] in self.consumerLoop() }
         }
     }
 
@@ -439,7 +436,7 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
 
     /// Waits, waking early only when shutdown abandons retries; false then.
     private func sleep(for duration: Duration) -> Bool {
-        let until = Date(timeIntervalSinceNow: duration.timeInterval)
+        let until = ContinuousClock.now + duration
         condition.lock()
         defer { condition.unlock() }
         while !abandoned {

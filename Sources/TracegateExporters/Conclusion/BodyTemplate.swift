@@ -18,13 +18,13 @@ public struct BodyTemplate: Sendable, Equatable {
     public static func parse(_ template: String) -> Result<BodyTemplate, Problem> {
         var parts: [Part] = []
         var rest = template[...]
-        while let open = rest.range(of: "{{") {
+        while let open = rest.firstRange(of: "{{") {
             if open.lowerBound > rest.startIndex { parts.append(.text(String(rest[..<open.lowerBound]))) }
             let after = rest[open.upperBound...]
-            guard let close = after.range(of: "}}") else {
+            guard let close = after.firstRange(of: "}}") else {
                 return .failure(Problem(description: "'{{' without a closing '}}'"))
             }
-            let name = after[..<close.lowerBound].trimmingCharacters(in: .whitespaces)
+            let name = after[..<close.lowerBound].trimmingBlanks()
             guard TraceConclusion.fieldNames.contains(name) else {
                 return .failure(Problem(description: "unknown field '\(name)'; fields: \(TraceConclusion.fieldNames.joined(separator: ", "))"))
             }
@@ -46,4 +46,4 @@ public struct BodyTemplate: Sendable, Equatable {
     }
 }
 
-import Foundation
+import TracegateCore

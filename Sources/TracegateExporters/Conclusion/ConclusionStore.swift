@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import TracegateCore
 
 /// Where a conclusion exporter keeps its traces and notifications: the

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A notification given up on: what the memory store appends to its
 /// dead-letter file, one JSON object a line:

@@ -1,5 +1,4 @@
-import Crypto
-import Foundation
+import TracegateCore
 
 /// The HTTP request that carries one or more notifications: body, headers,
 /// `Idempotency-Key` and optional signature. Pure, so tests check exact bytes.
@@ -26,12 +25,12 @@ public struct NotificationRequest: Sendable, Equatable {
         if conclusions.count == 1 {
             key = conclusions[0].idempotencyKey
         } else {
-            key = SHA256.hash(data: Array(conclusions.map(\.idempotencyKey).joined(separator: ",").utf8)).hexString
+            key = Digests.sha256(Array(conclusions.map(\.idempotencyKey).joined(separator: ",").utf8)).hexString
         }
         var headers: [(String, String)] = [("Content-Type", "application/json"), ("Idempotency-Key", key)]
         if let signing = config.signing {
-            let mac = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Array(signing.secret.utf8)))
-            headers.append((signing.header, "sha256=" + Data(mac).hexString))
+            let mac = Digests.hmacSHA256(key: Array(signing.secret.utf8), message: body)
+            headers.append((signing.header, "sha256=" + mac.hexString))
         }
         headers.append(contentsOf: config.headers.map { ($0.name, $0.value) })
         return NotificationRequest(body: body, headers: headers)
@@ -48,10 +47,6 @@ extension Sequence where Element == UInt8 {
         }
         return String(decoding: out, as: UTF8.self)
     }
-}
-
-extension SHA256Digest {
-    var hexString: String { Array(self).hexString }
 }
 
 extension TraceConclusion {

@@ -1,11 +1,11 @@
-import Foundation
+import TracegateCore
 
 /// A set of named threads running a loop until asked to stop; the stop flag
 /// and the live count sit behind `condition`, which loops also wait on.
 final class StoreThreads: @unchecked Sendable {
     // @unchecked: `stopping` and `live` are read and written only while
     // `condition` is locked.
-    let condition = NSCondition()
+    let condition = ThreadCondition()
     private var stopping = false
     private var live = 0
 
@@ -15,15 +15,13 @@ final class StoreThreads: @unchecked Sendable {
         live += bodies.count
         condition.unlock()
         for (name, body) in bodies {
-            let thread = Thread { [self] in
+            startThread(name: name) { [self] in
                 body()
                 condition.lock()
                 live -= 1
                 condition.broadcast()
                 condition.unlock()
             }
-            thread.name = name
-            thread.start()
         }
     }
 
@@ -49,9 +47,7 @@ final class StoreThreads: @unchecked Sendable {
     func waitLocked(until deadline: ContinuousClock.Instant?) {
         if stopping { return }
         if let deadline {
-            let seconds = (deadline - .now).timeInterval
-            if seconds <= 0 { return }
-            _ = condition.wait(until: Date(timeIntervalSinceNow: seconds))
+            condition.wait(until: deadline)
         } else {
             condition.wait()
         }

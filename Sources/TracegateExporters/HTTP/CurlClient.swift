@@ -1,5 +1,8 @@
 import CCurl
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import TracegateCore
 
 /// What an HTTP server answered.
 public struct HTTPResponse: Sendable {
@@ -16,7 +19,7 @@ public struct HTTPResponse: Sendable {
 
     /// `Retry-After` as a duration (delta-seconds form; an HTTP date is ignored).
     public var retryAfter: Duration? {
-        guard let value = header("retry-after")?.trimmingCharacters(in: .whitespaces), let seconds = Int(value), seconds >= 0 else {
+        guard let value = header("retry-after")?.trimmingBlanks(), let seconds = Int(value), seconds >= 0 else {
             return nil
         }
         return .seconds(seconds)
@@ -165,7 +168,7 @@ private func curlWriteHeader(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, 
         sink.headers.removeAll()
     } else if let colon = line.firstIndex(of: ":") {
         let name = line[..<colon].lowercased()
-        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+        let value = line[line.index(after: colon)...].trimmingBlanks(newlines: true)
         sink.headers.append((name, value))
     }
     return n

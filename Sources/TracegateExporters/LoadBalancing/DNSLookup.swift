@@ -1,4 +1,7 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import TracegateCore
 import Synchronization
 
 /// Resolves a name to its addresses with `getaddrinfo`, on a thread of its
@@ -9,12 +12,11 @@ enum DNSLookup {
     static func endpoints(_ hostname: String, port: Int, timeout: Duration) async -> [String]? {
         let result = Mutex<[String]??>(nil)
         let done = AsyncStream<Void>.makeStream()
-        let thread = Thread {
+        startThread(name: "tg-dns") {
             let value = resolve(hostname, port: port)
             result.withLock { $0 = .some(value) }
             done.continuation.finish()
         }
-        thread.start()
         _ = await withTaskGroup(of: Void.self) { group in
             group.addTask { for await _ in done.stream {} }
             group.addTask { try? await Task.sleep(for: timeout) }

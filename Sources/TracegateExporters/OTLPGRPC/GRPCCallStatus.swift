@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import TracegateCore
 import TracegateOTLP
 
@@ -48,7 +52,7 @@ struct GRPCCallStatus: Equatable {
         var status: GRPCCallStatus
         if let grpcStatus {
             // Codes are 0–16; a server sending something else sent UNKNOWN.
-            let code = Int(grpcStatus.trimmingCharacters(in: .whitespaces)).flatMap { (0...16).contains($0) ? $0 : nil } ?? unknown
+            let code = Int(grpcStatus.trimmingBlanks()).flatMap { (0...16).contains($0) ? $0 : nil } ?? unknown
             status = GRPCCallStatus(code: code, message: message.map { GRPCHeaderEncoding.percentDecoded($0) } ?? "")
         } else if let httpStatus, httpStatus != 200 {
             status = GRPCCallStatus(code: code(forHTTPStatus: httpStatus), message: "HTTP status \(httpStatus) without grpc-status")

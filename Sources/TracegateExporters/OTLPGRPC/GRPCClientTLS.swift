@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOSSL
 
 /// `tls` of the `otlp` exporter, with the collector's `configtls` key names.

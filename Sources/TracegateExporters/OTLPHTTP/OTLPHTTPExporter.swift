@@ -1,4 +1,3 @@
-import Foundation
 import Logging
 import Metrics
 import TracegateCore
@@ -19,7 +18,7 @@ public final class OTLPHTTPExporter: SpanExporter {
     private let url: String
     private let headers: [(String, String)]
     private let logger: Logger
-    private let clientKey: String
+    private let clients = ThreadLocal<CurlClient>()
     private let sentRequests: Counter
     private let rejectedSpans: Counter
     private let partialRejectedSpans: Counter
@@ -36,7 +35,6 @@ public final class OTLPHTTPExporter: SpanExporter {
         var logger = logger
         logger[metadataKey: "exporter"] = "\(id)"
         self.logger = logger
-        clientKey = "tracegate.otlphttp.\(id).\(UUID().uuidString)"
         let dims = [("exporter", id)]
         // Sent and dropped spans per exporter are counted by the sending queue
         // (tracegate_exporter_sent_spans_total, …); these say what the downstream answered.
@@ -95,10 +93,9 @@ public final class OTLPHTTPExporter: SpanExporter {
     /// one per thread keeps its connection alive between exports. It lives as
     /// long as the thread (the queue's consumer threads end at shutdown).
     private func client() -> CurlClient {
-        let dictionary = Thread.current.threadDictionary
-        if let client = dictionary[clientKey] as? CurlClient { return client }
+        if let client = clients.value { return client }
         let client = CurlClient(tls: config.tls)
-        dictionary[clientKey] = client
+        clients.value = client
         return client
     }
 }

@@ -1,9 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Reads the two small messages an OTLP/HTTP server answers with: the
 /// `ExportTraceServiceResponse` of a success (for `partial_success`) and the
 /// `google.rpc.Status` of a failure (for its message). Two fields each, so a
-/// hand-written protobuf reader is enough; JSON answers go through Foundation.
+/// hand-written protobuf reader is enough; JSON answers go through JSONDecoder.
 enum OTLPResponseReader {
     struct PartialSuccess: Equatable {
         var rejectedSpans: Int64
@@ -14,16 +18,10 @@ enum OTLPResponseReader {
     static func partialSuccess(_ body: [UInt8], json: Bool) -> PartialSuccess? {
         guard !body.isEmpty else { return nil }
         if json {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
-                let partial = object["partialSuccess"] as? [String: Any]
+            guard let answer = try? JSONDecoder().decode(JSONExportAnswer.self, from: Data(body)),
+                let partial = answer.partialSuccess
             else { return nil }
-            let rejected: Int64
-            switch partial["rejectedSpans"] {
-            case let s as String: rejected = Int64(s) ?? 0
-            case let n as NSNumber: rejected = n.int64Value
-            default: rejected = 0
-            }
-            return PartialSuccess(rejectedSpans: rejected, errorMessage: partial["errorMessage"] as? String ?? "")
+            return PartialSuccess(rejectedSpans: partial.rejectedSpans, errorMessage: partial.errorMessage)
         }
         guard let inner = fields(body)[1]?.bytes else { return nil }
         let f = fields(inner)
@@ -35,13 +33,52 @@ enum OTLPResponseReader {
     static func errorMessage(_ body: [UInt8], contentType: String?) -> String {
         guard !body.isEmpty else { return "" }
         if contentType?.contains("json") == true {
-            if let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any], let message = object["message"] as? String {
+            if let status = try? JSONDecoder().decode(JSONStatus.self, from: Data(body)), let message = status.message {
                 return message
             }
         } else if contentType?.contains("protobuf") == true, let message = fields(body)[2]?.bytes {
             return String(decoding: message, as: UTF8.self)
         }
         return String(decoding: body.prefix(200), as: UTF8.self)
+    }
+
+    /// `{"partialSuccess": {...}}`; any other member is ignored. A
+    /// `partialSuccess` that is present but not an object makes the answer unreadable.
+    private struct JSONExportAnswer: Decodable {
+        var partialSuccess: JSONPartialSuccess?
+    }
+
+    /// Lenient as the OTLP/JSON mapping needs: `rejectedSpans` is an int64,
+    /// which proto3 JSON writes as a string but some servers as a number; a
+    /// member of another type reads as absent (0 / "").
+    private struct JSONPartialSuccess: Decodable {
+        var rejectedSpans: Int64 = 0
+        var errorMessage = ""
+
+        enum CodingKeys: String, CodingKey { case rejectedSpans, errorMessage }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let s = try? c.decode(String.self, forKey: .rejectedSpans) {
+                rejectedSpans = Int64(s) ?? 0
+            } else if let n = try? c.decode(Int64.self, forKey: .rejectedSpans) {
+                rejectedSpans = n
+            } else if let d = try? c.decode(Double.self, forKey: .rejectedSpans), let n = Int64(exactly: d.rounded(.towardZero)) {
+                rejectedSpans = n
+            }
+            errorMessage = (try? c.decode(String.self, forKey: .errorMessage)) ?? ""
+        }
+    }
+
+    /// The `message` of a `google.rpc.Status` in JSON, when it is a string.
+    private struct JSONStatus: Decodable {
+        var message: String?
+
+        enum CodingKeys: String, CodingKey { case message }
+
+        init(from decoder: any Decoder) throws {
+            message = try? decoder.container(keyedBy: CodingKeys.self).decode(String.self, forKey: .message)
+        }
     }
 
     private struct Field {

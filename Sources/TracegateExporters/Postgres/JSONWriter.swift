@@ -1,4 +1,3 @@
-import Crypto
 import TracegateCore
 
 /// Writes the jsonb text of attributes, events and links straight into a COPY
@@ -46,11 +45,7 @@ struct JSONWriter {
         out.append(UInt8(ascii: ","))
         string(key + ".sha256")
         out.append(UInt8(ascii: ":"))
-        string(SHA256.hash(data: bytes).map { hex2($0) }.joined())
-    }
-
-    private func hex2(_ b: UInt8) -> String {
-        String(decoding: [hexDigitChar(b >> 4), hexDigitChar(b & 0xF)], as: UTF8.self)
+        string(Digests.hex(Digests.sha256(bytes)))
     }
 
     mutating func value(_ v: AnyValue) {

@@ -54,7 +54,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     /// The 1-based row of a COPY stream the server failed on, from its
     /// CONTEXT field ("COPY t, line 751" or "COPY t, line 751, column name: …").
     var copyLine: Int? {
-        guard serverContext.hasPrefix("COPY "), let range = serverContext.range(of: ", line ") else { return nil }
+        guard serverContext.hasPrefix("COPY "), let range = serverContext.firstRange(of: ", line ") else { return nil }
         let digits = serverContext[range.upperBound...].prefix(while: \.isNumber)
         return Int(digits)
     }

@@ -1,4 +1,3 @@
-import Foundation
 import Logging
 import ServiceLifecycle
 import TracegateCore
@@ -138,15 +137,13 @@ public struct PostgresMaintenanceService: Service {
     private func runOffThread() async -> Result<MaintenanceReport, PostgresError> {
         let maintenance = self.maintenance
         return await withCheckedContinuation { continuation in
-            let thread = Thread {
+            startThread(name: "tg-maintenance") {
                 do throws(PostgresError) {
                     continuation.resume(returning: .success(try maintenance.run(dryRun: false)))
                 } catch {
                     continuation.resume(returning: .failure(error))
                 }
             }
-            thread.name = "tg-maintenance"
-            thread.start()
         }
     }
 }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import TracegateCore
 
 /// Writes a batch as an OTLP/JSON `ExportTraceServiceRequest`, for the

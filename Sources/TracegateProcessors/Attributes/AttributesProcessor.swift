@@ -1,4 +1,3 @@
-import Crypto
 import TracegateCore
 
 /// Changes span and/or resource attributes in place: insert, update, upsert,
@@ -92,17 +91,8 @@ public final class AttributesProcessor: SpanConsumer {
 
 /// Lowercase hex SHA-256.
 func sha256Hex(_ bytes: [UInt8]) -> String {
-    let digest = SHA256.hash(data: bytes)
-    var out = ""
-    out.reserveCapacity(64)
-    for byte in digest {
-        out.append(hexDigits[Int(byte >> 4)])
-        out.append(hexDigits[Int(byte & 0xF)])
-    }
-    return out
+    Digests.hex(Digests.sha256(bytes))
 }
-
-private let hexDigits = Array("0123456789abcdef")
 
 extension [Attribute] {
     /// Sets `key` to `value`, adding it when absent.

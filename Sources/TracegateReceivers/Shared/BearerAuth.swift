@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import TracegateCore
 
 /// Settings of `receivers.otlp.auth`: the bearer tokens every request of
@@ -111,7 +115,7 @@ public struct BearerAuth: Sendable, Equatable, CustomStringConvertible, CustomRe
         var tokens: [(tenant: String?, token: String)] = []
         var usable = true
         func take(_ token: String, line: Int, path: String, tenant: String?) {
-            let trimmed = token.trimmingCharacters(in: .whitespaces)
+            let trimmed = token.trimmingBlanks()
             if trimmed.isEmpty {
                 map.diagnostics.report(line: line, path: path, "token is empty (is its environment variable set?)")
                 usable = false

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import Testing
 @testable import TracegateExporters
@@ -31,8 +30,8 @@ import Testing
         let request = NotificationRequest.make(
             [sampleConclusion()],
             config: config { $0.signing = .init(secret: "k3y", header: "X-Sig"); $0.headers = [.init(name: "Authorization", value: "Bearer t")] })
-        let mac = HMAC<SHA256>.authenticationCode(for: request.body, using: SymmetricKey(data: Array("k3y".utf8)))
-        let expected = "sha256=" + mac.map { String(format: "%02x", $0) }.joined()
+        // The expected MAC from the openssl command line, not from the code under test.
+        let expected = "sha256=" + digestByCommand(["openssl", "dgst", "-sha256", "-hmac", "k3y", "-r"], input: request.body)
         #expect(request.headers.contains { $0.0 == "X-Sig" && $0.1 == expected })
         #expect(request.headers.contains { $0.0 == "Authorization" && $0.1 == "Bearer t" })
     }
@@ -43,7 +42,7 @@ import Testing
         let request = NotificationRequest.make([a, b], config: config { $0.batchSize = 10 })
         let array = try JSONSerialization.jsonObject(with: Data(request.body)) as! [[String: Any]]
         #expect(array.map { $0["trace_id"] as? String } == [a.traceID, b.traceID])
-        let key = SHA256.hash(data: Array("\(a.traceID),\(b.traceID)".utf8)).map { String(format: "%02x", $0) }.joined()
+        let key = digestByCommand(["sha256sum"], input: Array("\(a.traceID),\(b.traceID)".utf8))
         #expect(request.headers.contains { $0.0 == "Idempotency-Key" && $0.1 == key })
         // With batching on, even a single trace goes in an array.
         let single = NotificationRequest.make([a], config: config { $0.batchSize = 10 })
@@ -81,4 +80,23 @@ extension NotificationRequestTests {
         let request = NotificationRequest.make([updated], config: config())
         #expect(request.headers.contains { $0.0 == "Idempotency-Key" && $0.1 == "0123456789abcdef0123456789abcdef-updated-3" })
     }
+}
+
+/// The hex digest a command prints for `input` on stdin (`sha256sum`, or
+/// `openssl dgst -r`, both `<hex> ...`): an implementation independent of the
+/// exporter's own calls.
+func digestByCommand(_ command: [String], input: [UInt8]) -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = command
+    let stdin = Pipe()
+    let stdout = Pipe()
+    process.standardInput = stdin
+    process.standardOutput = stdout
+    do { try process.run() } catch { return "\(command[0]) did not run: \(error)" }
+    stdin.fileHandleForWriting.write(Data(input))
+    try? stdin.fileHandleForWriting.close()
+    let printed = stdout.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return String(decoding: printed.prefix(while: { $0 != UInt8(ascii: " ") }), as: UTF8.self)
 }
