@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import TracegateOTLP
 
 /// Reads the two small messages an OTLP/HTTP server answers with: the
 /// `ExportTraceServiceResponse` of a success (for `partial_success`) and the
@@ -90,33 +91,11 @@ enum OTLPResponseReader {
     /// fields; fixed-width ones are skipped). Stops at the first malformed byte.
     private static func fields(_ data: [UInt8]) -> [Int: Field] {
         var out: [Int: Field] = [:]
-        var i = 0
-        func varint() -> UInt64? {
-            var value: UInt64 = 0
-            var shift: UInt64 = 0
-            while i < data.count, shift < 64 {
-                let b = data[i]
-                i += 1
-                value |= UInt64(b & 0x7F) << shift
-                if b & 0x80 == 0 { return value }
-                shift += 7
-            }
-            return nil
-        }
-        while i < data.count {
-            guard let key = varint() else { break }
-            let number = Int(key >> 3)
-            switch key & 7 {
-            case 0:
-                guard let v = varint() else { return out }
-                out[number] = Field(varint: v)
-            case 2:
-                guard let n = varint(), n <= UInt64(data.count - i) else { return out }
-                out[number] = Field(bytes: Array(data[i..<(i + Int(n))]))
-                i += Int(n)
-            case 1: i += 8
-            case 5: i += 4
-            default: return out
+        for field in ProtoReader.leadingFields(data) {
+            switch field.value {
+            case .varint(let v): out[field.number] = Field(varint: v)
+            case .bytes(let b): out[field.number] = Field(bytes: b)
+            case .fixed: break
             }
         }
         return out

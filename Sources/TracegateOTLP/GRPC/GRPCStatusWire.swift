@@ -242,6 +242,15 @@ public enum ProtoReader {
     }
 
     public static func fields(_ data: [UInt8]) -> [Field]? {
+        let (fields, complete) = scan(data)
+        return complete ? fields : nil
+    }
+
+    /// The fields before the first malformed byte, for readers that take
+    /// what they can (a response whose tail is damaged).
+    public static func leadingFields(_ data: [UInt8]) -> [Field] { scan(data).fields }
+
+    private static func scan(_ data: [UInt8]) -> (fields: [Field], complete: Bool) {
         var out: [Field] = []
         var i = 0
         func varint() -> UInt64? {
@@ -257,25 +266,25 @@ public enum ProtoReader {
             return nil
         }
         while i < data.count {
-            guard let key = varint(), key >> 3 > 0, key >> 3 <= 536_870_911 else { return nil }
+            guard let key = varint(), key >> 3 > 0, key >> 3 <= 536_870_911 else { return (out, false) }
             let number = Int(key >> 3)
             switch key & 7 {
             case 0:
-                guard let v = varint() else { return nil }
+                guard let v = varint() else { return (out, false) }
                 out.append(Field(number: number, value: .varint(v)))
             case 2:
-                guard let n = varint(), n <= UInt64(data.count - i) else { return nil }
+                guard let n = varint(), n <= UInt64(data.count - i) else { return (out, false) }
                 out.append(Field(number: number, value: .bytes(Array(data[i..<(i + Int(n))]))))
                 i += Int(n)
             case 1, 5:
                 let width = key & 7 == 1 ? 8 : 4
-                guard data.count - i >= width else { return nil }
+                guard data.count - i >= width else { return (out, false) }
                 out.append(Field(number: number, value: .fixed))
                 i += width
             default:
-                return nil
+                return (out, false)
             }
         }
-        return out
+        return (out, true)
     }
 }
