@@ -55,24 +55,9 @@ public enum InspectFormat {
     /// `2023-11-14T22:13:20.000250Z` (6 fraction digits) or
     /// `2023-11-14T22:13:20Z` (`fractionDigits: 0`, truncated).
     public static func timestamp(micros: Int64, fractionDigits: Int = 6) -> String {
-        let perDay: Int64 = 86_400_000_000
-        let (days, ofDay) = (floorDiv(micros, perDay), micros - floorDiv(micros, perDay) * perDay)
-        let (y, m, d) = civilDate(daysSinceEpoch: days)
-        let second = ofDay / 1_000_000
-        var s = "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(second / 3600, 2)):\(pad(second / 60 % 60, 2)):\(pad(second % 60, 2))"
-        if fractionDigits > 0 {
-            s += "." + String(pad(ofDay % 1_000_000, 6).prefix(min(fractionDigits, 6)))
-        }
-        return s + "Z"
-    }
-
-    private static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
-        a >= 0 ? a / b : -((-a + b - 1) / b)
-    }
-
-    private static func pad(_ n: Int64, _ width: Int) -> String {
-        let digits = String(n)
-        return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+        // Split first: micros × 1000 overflows past the year 2262.
+        let seconds = micros >= 0 ? micros / 1_000_000 : -((-micros + 999_999) / 1_000_000)
+        return UTCTime(seconds: seconds, nanoseconds: (micros - seconds * 1_000_000) * 1000).formatted(fractionDigits: min(fractionDigits, 6))
     }
 
     static func civilDate(daysSinceEpoch: Int64) -> (Int64, Int64, Int64) {

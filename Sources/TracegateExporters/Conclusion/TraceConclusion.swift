@@ -83,14 +83,6 @@ public struct TraceConclusion: Sendable, Equatable, Decodable {
 
     /// `2023-11-14T22:13:20.123456Z` for nanoseconds since the Unix epoch.
     public static func timestamp(unixNano: UInt64) -> String {
-        let seconds = Int64(unixNano / 1_000_000_000)
-        let micros = (unixNano % 1_000_000_000) / 1000
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let inDay = seconds - days * 86_400
-        let (y, m, d) = civilDate(daysSinceEpoch: days)
-        func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        var frac = "\(micros)"
-        while frac.count < 6 { frac = "0" + frac }
-        return "\(y)-\(two(m))-\(two(d))T\(two(inDay / 3600)):\(two(inDay / 60 % 60)):\(two(inDay % 60)).\(frac)Z"
+        UTCTime(unixNano: unixNano).formatted()
     }
 }

@@ -161,16 +161,7 @@ enum DebugFormat {
 
     /// `2018-12-13 14:51:00.000000001 +0000 UTC`, as the Collector prints times.
     static func utc(_ nanos: UInt64) -> String {
-        var seconds = time_t(nanos / 1_000_000_000)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func pad(_ v: Int, _ width: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
-        }
-        let date = "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))"
-        let time = "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2))"
-        return "\(date) \(time).\(pad(Int(nanos % 1_000_000_000), 9)) +0000 UTC"
+        UTCTime(unixNano: nanos).formatted(dateTimeSeparator: " ", fractionDigits: 9, suffix: " +0000 UTC")
     }
 
     /// `12.3ms`, `1.204s`, `850µs`.

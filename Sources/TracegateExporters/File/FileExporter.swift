@@ -161,15 +161,8 @@ public final class FileExporter: SpanExporter {
 
     /// UTC `YYYY-MM-DDTHH-MM-SS.mmm` (no colons: file names).
     static func timestamp(seconds: Int, milliseconds: Int) -> String {
-        var t = time_t(seconds)
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        func pad(_ v: Int32, _ width: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
-        }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2))-\(pad(parts.tm_min, 2))-\(pad(parts.tm_sec, 2)).\(pad(Int32(milliseconds), 3))"
+        UTCTime(seconds: Int64(seconds), nanoseconds: Int64(milliseconds) * 1_000_000)
+            .formatted(timeSeparator: "-", fractionDigits: 3, suffix: "")
     }
 
     public static func wallClock() -> (seconds: Int, milliseconds: Int) {
