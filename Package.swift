@@ -101,6 +101,7 @@ let package = Package(
             name: "TracegateApp",
             dependencies: [
                 "TracegateCore", "TracegateReceivers", "TracegateProcessors", "TracegateExporters", "TracegateOTLP",
+                "TracegateQuery",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -108,6 +109,19 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        // The `query` extension: Jaeger's HTTP query API and the web UI over the
+        // PostgreSQL store, read-only.
+        .target(
+            name: "TracegateQuery",
+            dependencies: [
+                "TracegateCore", "TracegateExporters", "TracegateReceivers",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .executableTarget(
