@@ -8,7 +8,7 @@ PG_PORT ?= 55432
 DSN     := host=127.0.0.1 port=$(PG_PORT) user=postgres dbname=tracegate
 CONFIG  ?= deploy/examples/local.yaml
 
-.PHONY: deps db db-stop build run test validate gen-proto bench clean fuzz
+.PHONY: deps db db-stop build run test validate gen-proto gen-web bench clean fuzz
 
 deps:
 	@scripts/install-deps
@@ -39,6 +39,11 @@ fuzz: deps
 
 gen-proto: deps
 	scripts/gen-proto
+
+# The web UI's files (web/) embedded in the binary as
+# Sources/TracegateQuery/Web/WebAssets.swift; commit the result.
+gen-web:
+	scripts/gen-web-assets
 
 clean:
 	rm -rf .build
