@@ -143,9 +143,14 @@ export async function renderSearch(main, ctx) {
     h("button", { type: "submit", class: "primary", id: "search-submit" }, "Find traces"));
 
   const results = h("section", { class: "results", id: "search-results", "aria-live": "polite", "aria-label": "Search results" });
-  main.appendChild(h("div", { class: "search-layout" },
-    h("aside", { class: "search-side" }, h("h1", { class: "side-title" }, "Search"), form),
-    results));
+  // On a phone the form sits above the results: once there are results it
+  // folds away (one tap opens it) so they are on the first screen.
+  const folded = [...p.keys()].length > 0 && window.matchMedia("(max-width: 900px)").matches;
+  const summaryText = [p.get("service") || "All services", p.get("operation"), p.get("lookback")].filter(Boolean).join(" · ");
+  const side = h("details", { class: "search-side", open: !folded },
+    h("summary", { class: "side-title" }, h("h1", null, "Search"), h("span", { class: "side-summary muted" }, summaryText)),
+    form);
+  main.appendChild(h("div", { class: "search-layout" }, side, results));
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();

@@ -232,7 +232,10 @@ thead th { font-size: .8rem; color: var(--muted); font-weight: 600; border-botto
 
 .search-layout { display: grid; grid-template-columns: 300px minmax(0, 1fr); gap: 1rem; align-items: start; }
 .search-side { background: var(--panel); border: 1px solid var(--line); border-radius: var(--radius); padding: 1rem; }
-.side-title { font-size: 1.1rem; }
+.side-title { list-style: none; display: flex; align-items: baseline; gap: .75rem; margin-bottom: .5rem; }
+.side-title::-webkit-details-marker { display: none; }
+.side-title h1 { font-size: 1.1rem; margin: 0; }
+.side-summary { display: none; font-size: .85rem; }
 .search-form { display: flex; flex-direction: column; gap: .6rem; }
 .field { display: flex; flex-direction: column; gap: .2rem; min-width: 0; }
 .field label { font-weight: 600; font-size: .85rem; }
@@ -426,6 +429,11 @@ table.kv td.type-bool, table.kv td.type-int64, table.kv td.type-float64 { color:
 
 @media (max-width: 900px) {
   .search-layout { grid-template-columns: minmax(0, 1fr); }
+  .side-title { cursor: pointer; margin-bottom: 0; }
+  .side-title::before { content: "▸"; color: var(--muted); }
+  .search-side[open] .side-title { margin-bottom: .5rem; }
+  .search-side[open] .side-title::before { content: "▾"; }
+  .search-side:not([open]) .side-summary { display: inline; }
   .trace-id-box { margin-left: 0; width: 100%; }
   .trace-id-box input { flex: 1; width: auto; }
   .trace-id-box .form-error { text-align: left; }
@@ -1573,9 +1581,14 @@ export async function renderSearch(main, ctx) {
     h("button", { type: "submit", class: "primary", id: "search-submit" }, "Find traces"));
 
   const results = h("section", { class: "results", id: "search-results", "aria-live": "polite", "aria-label": "Search results" });
-  main.appendChild(h("div", { class: "search-layout" },
-    h("aside", { class: "search-side" }, h("h1", { class: "side-title" }, "Search"), form),
-    results));
+  // On a phone the form sits above the results: once there are results it
+  // folds away (one tap opens it) so they are on the first screen.
+  const folded = [...p.keys()].length > 0 && window.matchMedia("(max-width: 900px)").matches;
+  const summaryText = [p.get("service") || "All services", p.get("operation"), p.get("lookback")].filter(Boolean).join(" · ");
+  const side = h("details", { class: "search-side", open: !folded },
+    h("summary", { class: "side-title" }, h("h1", null, "Search"), h("span", { class: "side-summary muted" }, summaryText)),
+    form);
+  main.appendChild(h("div", { class: "search-layout" }, side, results));
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
