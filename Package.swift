@@ -127,7 +127,7 @@ let package = Package(
         .executableTarget(
             name: "tracegate",
             dependencies: [
-                "TracegateApp", "TracegateExporters", "TracegateCore",
+                "TracegateApp", "TracegateExporters", "TracegateCore", "TracegateQuery",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
