@@ -127,7 +127,7 @@ let package = Package(
         .executableTarget(
             name: "tracegate",
             dependencies: [
-                "TracegateApp", "TracegateExporters", "TracegateCore",
+                "TracegateApp", "TracegateExporters", "TracegateCore", "TracegateQuery",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -167,7 +167,8 @@ let package = Package(
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .testTarget(name: "TracegateAppTests", dependencies: ["TracegateApp", "TracegateCore"]),
+        .testTarget(name: "TracegateAppTests", dependencies: ["TracegateApp", "TracegateCore", "TracegateQuery"]),
+        .testTarget(name: "TracegateQueryTests", dependencies: ["TracegateQuery", "TracegateCore"]),
         .testTarget(
             name: "TracegateReceiversTests",
             dependencies: [

@@ -3,6 +3,7 @@ import ServiceLifecycle
 import TracegateCore
 import TracegateExporters
 import TracegateProcessors
+import TracegateQuery
 
 /// Starts a configuration and runs it until SIGTERM or SIGINT.
 public enum Gateway {
@@ -38,13 +39,20 @@ public enum Gateway {
                 return registry.emitToBuffer() + Array(RenderedMetrics.shared.render().utf8)
             },
             readiness: readiness, logger: logger)
+        // Extensions listen before the receivers; like telemetry they keep
+        // the settings they started with across reloads.
+        var extensionServices: [any Service] = []
+        for ext in config.extensions {
+            extensionServices.append(
+                try await QueryServer(config: ext.query, dsn: ext.query.dsn ?? "", logger: logger))
+        }
         let (reloadRequests, requestReload) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         var triggers: [any Service] = [ReloadSignalService(configFile: configFile, requestReload: requestReload, logger: logger)]
         if watch, let configFile { triggers.append(ConfigFileWatch(path: configFile, requestReload: requestReload)) }
         // The telemetry server starts first and stops last; the readiness
         // marker is told first, so /ready turns 503 as soon as shutdown begins.
         let services: [any Service] =
-            [telemetry] + triggers
+            [telemetry] + extensionServices + triggers
             + [
                 ReadinessProbe(sinks: { runtime.current.withLock { $0.sinks } }, readiness: readiness),
                 GatewayService(runtime: runtime, reloadRequests: reloadRequests, configFile: configFile),
@@ -62,5 +70,15 @@ public enum Gateway {
             ])
         try await group.run()
         logger.info("tracegate stopped")
+    }
+}
+
+extension Gateway {
+    /// `tracegate query`: the query extension alone, until SIGTERM or SIGINT.
+    public static func runQuery(_ config: QueryConfig, logger: Logger) async throws {
+        let server = try await QueryServer(config: config, dsn: config.dsn ?? "", logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
     }
 }

@@ -15,7 +15,7 @@ struct Tracegate: AsyncParsableCommand {
         commandName: "tracegate",
         abstract: "An OpenTelemetry (OTLP) trace gateway.",
         version: version,
-        subcommands: [Run.self, Validate.self, Migrate.self, Retention.self, Trace.self, Traces.self, Notifications.self, Replay.self, Version.self],
+        subcommands: [Run.self, Validate.self, Migrate.self, Retention.self, Trace.self, Traces.self, Notifications.self, Replay.self, Query.self, Version.self],
         defaultSubcommand: Run.self)
 }
 

@@ -263,6 +263,18 @@ class Gateway:
         return wait_until(find, READY_TIMEOUT, f"the {endpoint} address in the gateway log")
 
     @property
+    def query_url(self) -> str:
+        """Base URL of the query extension (Jaeger API and web UI), from its "query API and web UI listening" log line."""
+        def find() -> int | None:
+            for line in self.log_text().splitlines():
+                if "query API and web UI listening" in line:
+                    ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", line) if int(p) != 0]
+                    if ports:
+                        return ports[-1]
+            return None
+        return f"http://127.0.0.1:{wait_until(find, READY_TIMEOUT, 'the query extension address in the gateway log')}"
+
+    @property
     def metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.telemetry_port('metrics')}/metrics"
 

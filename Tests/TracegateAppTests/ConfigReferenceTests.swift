@@ -12,6 +12,7 @@ import Testing
         "otlp": "{ protocols: { http: { tls: {} }, grpc: { tls: {} } }, auth: { bearer_tokens: [t] } }",
         "file": "{ rotation: {} }",
         "servicegraph": "{ store: {} }",
+        "query": "{ auth: { bearer_tokens: [t] }, tls: {} }",
         "spanmetrics": "{ histogram: { explicit: {} }, dimensions: [ { name: a } ] }",
         // One policy of every type, and/composite with one sub-policy each.
         "tail_sampling": "{ policies: [ { name: a, type: always_sample }, { name: b, type: status_code }, { name: c, type: latency }, "
@@ -71,6 +72,14 @@ import Testing
         let code = Self.codeKeys(section: section, type: type)
         #expect(code.subtracting(documented).sorted() == [], "keys read by the code but missing from docs/configuration.md (## \(section), ### `\(type)`)")
         #expect(documented.subtracting(code).sorted() == [], "keys in docs/configuration.md (## \(section), ### `\(type)`) that the code does not read")
+    }
+
+    @Test func extensionKeysMatchTheReference() throws {
+        let documented = Self.leaves(try Self.documentedKeys()["extensions"]?["query"] ?? [])
+        let code = Self.codeKeys(section: "extensions", type: "query")
+        #expect(!code.isEmpty)
+        #expect(code.subtracting(documented).sorted() == [], "query keys read by the code but missing from docs/configuration.md")
+        #expect(documented.subtracting(code).sorted() == [], "query keys in docs/configuration.md that the code does not read")
     }
 
     @Test func serviceKeysMatchTheReference() throws {

@@ -43,6 +43,8 @@ public struct TracegateConfig: Sendable {
     public var exporters: [String: ExporterSettings] = [:]
     public var pipelines: [PipelineConfig] = []
     public var telemetry = TelemetryConfig()
+    /// `service.extensions`, in the order listed.
+    public var extensions: [ExtensionSettings] = []
 
     /// The file's text; a `cannot read file: <reason>` problem when it cannot
     /// be opened or read (the system's words: "No such file or directory",
@@ -92,6 +94,7 @@ public struct TracegateConfig: Sendable {
         if !root.has("service") { root.report(nil, "service section is required (it lists the pipelines)") }
         readPipelines(service.map("pipelines"))
         resolveConclusionExporters(root)
+        readExtensions(root, service: service)
         readTelemetry(service.map("telemetry"))
         service.finish()
         root.finish()

@@ -94,6 +94,9 @@ actor GatewayRuntime {
         if next.telemetry != config.telemetry {
             logger.warning("service.telemetry changed: it is applied at the next restart, not by a reload")
         }
+        if next.extensions != config.extensions {
+            logger.warning("extensions changed: they are applied at the next restart, not by a reload")
+        }
         let built: PipelineGraph
         do {
             built = try await PipelineGraph.build(next, logger: logger, previous: running)
@@ -115,6 +118,7 @@ actor GatewayRuntime {
         graph = built
         var applied = next
         applied.telemetry = config.telemetry
+        applied.extensions = config.extensions
         config = applied
         reloads.increment()
         logger.info(

@@ -188,6 +188,7 @@ public enum Migrations {
         sqlSurface,
         notifications,
         serviceGraph,
+        queryAPI,
     ]
 
     /// `trace_spans` with hex ids and enum names. Migrations 1 and 2 both

@@ -18,6 +18,8 @@ public final class PostgresExporter: SpanExporter {
     private let idle = Mutex<[PGConnection]>([])
     private let schemaChecked = Mutex(false)
     let partitions: PartitionCache
+    /// Which (service, span name, kind) triples `span_operations` has.
+    let operations = OperationCache()
 
     public init(id: String, config: PostgresExporterConfig, logger: Logger) {
         self.id = id
@@ -125,12 +127,14 @@ public final class PostgresExporter: SpanExporter {
             }
             spansCopied = true
             try connection.copy(TraceSummarySQL.copyStatement, payload: summaries, context: "COPY trace summaries")
+            let newOperations = try noteOperations(batch, connection)
             try connection.execute(TraceSummarySQL.foldAndCommit, context: "updating traces")
+            operations.markWritten(newOperations)
         } catch let error where error.sqlState == "23505" {
             _ = try? connection.execute("ROLLBACK", context: context)
             logger.debug("batch repeats stored spans; writing it through the staging table", metadata: ["spans": "\(batch.spanCount)"])
             try writeSkippingDuplicates(
-                SpanCopyEncoder.encode(batch, maxAttributeValueBytes: config.maxAttributeValueSize), connection)
+                SpanCopyEncoder.encode(batch, maxAttributeValueBytes: config.maxAttributeValueSize), operationsOf: batch, connection)
         } catch let error where error.rejectsData && !spansCopied {
             // The server refused rows for their data: find them, store the rest.
             _ = try? connection.execute("ROLLBACK", context: context)
@@ -195,7 +199,9 @@ public final class PostgresExporter: SpanExporter {
                 try connection.copy(
                     TraceSummarySQL.copyStatement, payload: TraceSummarySQL.encode(TraceSummary.summarize(kept)),
                     context: "COPY trace summaries")
+                let newOperations = try noteOperations(kept, connection)
                 try connection.execute(TraceSummarySQL.foldAndCommit, context: "updating traces")
+                operations.markWritten(newOperations)
             }
         } catch {
             if connection.isHealthy { _ = try? connection.execute("ROLLBACK", context: context) }
@@ -235,14 +241,30 @@ public final class PostgresExporter: SpanExporter {
         return kept
     }
 
-    private func writeSkippingDuplicates(_ payload: [UInt8], _ connection: PGConnection) throws(PostgresError) {
+    /// Adds the batch's (service, span name, kind) triples that
+    /// `span_operations` may lack, in the transaction storing the spans;
+    /// returns them, to be marked written once it commits.
+    private func noteOperations(_ batch: SpanBatch, _ connection: PGConnection) throws(PostgresError) -> [OperationCache.Operation] {
+        let new = operations.unknown(in: batch)
+        if !new.isEmpty {
+            try connection.execute(
+                OperationCache.insertSQL, parameters: OperationCache.parameters(new), context: "updating span_operations")
+        }
+        return new
+    }
+
+    private func writeSkippingDuplicates(
+        _ payload: [UInt8], operationsOf batch: SpanBatch, _ connection: PGConnection
+    ) throws(PostgresError) {
         let context = "COPY into trace_spans (duplicate-skipping path)"
         try connection.execute(
             "BEGIN; CREATE TEMP TABLE tg_stage_spans (LIKE trace_spans INCLUDING DEFAULTS) ON COMMIT DROP", context: context)
         do throws(PostgresError) {
             try connection.copy(SpanCopyEncoder.copyStatement(table: "tg_stage_spans"), payload: payload, context: context)
             try connection.execute(TraceSummarySQL.insertSkippingDuplicatesAndStage(from: "tg_stage_spans"), context: context)
+            let newOperations = try noteOperations(batch, connection)
             try connection.execute(TraceSummarySQL.foldAndCommit, context: "updating traces")
+            operations.markWritten(newOperations)
         } catch {
             if connection.isHealthy { _ = try? connection.execute("ROLLBACK", context: context) }
             throw error

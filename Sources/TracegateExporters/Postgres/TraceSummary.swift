@@ -179,7 +179,19 @@ enum TraceSummarySQL {
 
     /// Folds the staged summaries into `traces` and commits: one round trip
     /// (a statement that fails skips the rest and the caller rolls back).
-    static let foldAndCommit = updateMissingParents + ";\n" + upsertFromStaging + ";\nCOMMIT"
+    static let foldAndCommit = foldLock + ";\n" + updateMissingParents + ";\n" + upsertFromStaging + ";\nCOMMIT"
+
+    /// Folds take turns, database-wide (replicas too), and each holds its
+    /// turn until it commits. Without it two batches of one trace folded at
+    /// once could each miss the other's spans: a batch's missing-parent check
+    /// reads `trace_spans` with its statement's snapshot, so a parent stored
+    /// by a concurrent batch that folded first but committed after that
+    /// snapshot was taken stayed "missing" for good (seen with the SDK's
+    /// simple span processor: one span per request, two consumers), and the
+    /// trace was never `complete`. Taken in its own statement, so the check
+    /// that follows sees every fold that went before. The fold is the short
+    /// part of a batch (the COPY of its rows is not serialized).
+    static let foldLock = "SELECT pg_advisory_xact_lock(7400410006)"
 
     /// The duplicate-skipping path: stages summaries of only the spans that
     /// were really inserted, so a redelivered request changes no count.
