@@ -103,8 +103,9 @@ export async function renderSearch(main, ctx) {
   const errorsOnly = tags.error === "true";
   if (errorsOnly) delete tags.error;
 
-  const serviceSelect = h("select", { id: "search-service", name: "service" },
-    h("option", { value: "" }, "All services"));
+  // Jaeger's API (and so Tracegate's) searches within one service.
+  const serviceSelect = h("select", { id: "search-service", name: "service", required: true },
+    h("option", { value: "", disabled: true }, "Choose a service"));
   const operationSelect = h("select", { id: "search-operation", name: "operation" },
     h("option", { value: "" }, "All operations"));
   const tagsInput = h("input", {
@@ -146,7 +147,7 @@ export async function renderSearch(main, ctx) {
   // On a phone the form sits above the results: once there are results it
   // folds away (one tap opens it) so they are on the first screen.
   const folded = [...p.keys()].length > 0 && window.matchMedia("(max-width: 900px)").matches;
-  const summaryText = [p.get("service") || "All services", p.get("operation"), p.get("lookback")].filter(Boolean).join(" · ");
+  const summaryText = [p.get("service"), p.get("operation"), p.get("lookback")].filter(Boolean).join(" · ");
   const side = h("details", { class: "search-side", open: !folded },
     h("summary", { class: "side-title" }, h("h1", null, "Search"), h("span", { class: "side-summary muted" }, summaryText)),
     form);
@@ -155,11 +156,18 @@ export async function renderSearch(main, ctx) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const q = formToQuery();
-    if (q) ctx.navigate(`/search?${q}`);
+    if (!q) return;
+    try { localStorage.setItem("tracegate.service", serviceSelect.value); } catch { /* storage off */ }
+    ctx.navigate(`/search?${q}`);
   });
 
   function formToQuery() {
     formError.textContent = "";
+    if (!serviceSelect.value) {
+      formError.textContent = "Choose a service.";
+      serviceSelect.focus();
+      return null;
+    }
     let tagObj;
     try {
       tagObj = parseLogfmt(tagsInput.value);
@@ -213,7 +221,13 @@ export async function renderSearch(main, ctx) {
     if (wantedService && !services.includes(wantedService)) {
       serviceSelect.appendChild(h("option", { value: wantedService }, wantedService));
     }
-    serviceSelect.value = wantedService;
+    // No service asked for: the one searched last (as Jaeger UI does), else the first.
+    let remembered = "";
+    try { remembered = localStorage.getItem("tracegate.service") || ""; } catch { /* storage off */ }
+    serviceSelect.value = wantedService || (services.includes(remembered) ? remembered : services[0] || "");
+    if (!services.length && !wantedService) {
+      results.appendChild(message("No services yet: send spans to the gateway, then search.", "info"));
+    }
   } catch (e) {
     if (!ctx.isCurrent()) return;
     results.appendChild(message(`Could not load services: ${e.message}`));
@@ -234,13 +248,13 @@ export async function renderSearch(main, ctx) {
     }
   }
   serviceSelect.addEventListener("change", () => loadOperations(serviceSelect.value, ""));
-  await loadOperations(wantedService, wantedOperation);
+  await loadOperations(serviceSelect.value, wantedOperation);
   if (!ctx.isCurrent()) return;
 
-  if ([...p.keys()].length === 0) {
+  if (!p.get("service") && !p.getAll("traceID").length) {
     results.appendChild(h("div", { class: "empty-state" },
       h("h2", null, "Find traces"),
-      h("p", null, "Pick a service (or none for all), narrow by operation, tags or duration, and press Find traces.")));
+      h("p", null, "Pick a service, narrow by operation, tags or duration, and press Find traces.")));
     return;
   }
   await runSearch(p, results, ctx);
@@ -252,6 +266,7 @@ function apiQuery(p) {
     const v = p.get(key);
     if (v) q.set(key, v);
   }
+  for (const id of p.getAll("traceID")) q.append("traceID", id);
   const tags = tagsFromParam(p.get("tags"));
   if (Object.keys(tags).length) q.set("tags", JSON.stringify(tags));
   const lookback = LOOKBACK_ALIASES[p.get("lookback")] || p.get("lookback") || "1h";

@@ -194,9 +194,18 @@ class TraceView {
       const sl = this.pct(seg.start);
       return h("div", { class: "cp", style: { left: `${sl}%`, width: `${Math.max(0, this.pct(seg.end) - sl)}%` } });
     });
-    // Right of the bar always: the timeline keeps a margin on the right for
-    // the labels of spans that end with the trace, so none covers the names.
-    const label = h("span", { class: "bar-label", style: { left: `calc(${left + width}% + 4px)` } }, fmtDuration(node.duration));
+    // Right of the bar where there is room, else left of it, else (a bar
+    // across nearly the whole trace) inside it: never past the timeline, so
+    // it neither covers the names nor widens a phone's page.
+    const label = h("span", { class: "bar-label" }, fmtDuration(node.duration));
+    if (left + width <= 85) {
+      label.style.left = `calc(${left + width}% + 4px)`;
+    } else if (left >= 15) {
+      label.style.right = `calc(${100 - left}% + 4px)`;
+    } else {
+      label.classList.add("inside");
+      label.style.right = `calc(${100 - left - width}% + 4px)`;
+    }
     const timeline = h("div", { class: "wf-timeline" }, bar, segments, label);
     const row = h("div", { class: classes.join(" "), role: "listitem", dataset: { spanId: node.id, depth: node.depth } },
       h("div", { class: "wf-label", style: { "--depth": Math.min(node.depth, 40) } }, toggle, button),

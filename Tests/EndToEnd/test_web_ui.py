@@ -9,11 +9,8 @@ once. A page that fails a check leaves a screenshot in test-output/web-ui/.
 
 from __future__ import annotations
 
-import re
-import socket
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -47,12 +44,6 @@ class Shop:
     query_url: str
     trace_a: str
     trace_b: str
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def send_traces(traces_url: str) -> tuple[str, str]:
@@ -118,12 +109,11 @@ def shop(tracegate_bin: str, pg_dsn: str, tmp_path_factory: pytest.TempPathFacto
     with fresh_database(pg_dsn) as db:
         launcher = GatewayLauncher(tracegate_bin, tmp_path_factory.mktemp("web-ui"))
         try:
-            query_port = free_port()
             config: dict[str, Any] = gateway_config(db.dsn)
-            config["extensions"] = {"query": {"endpoint": f"127.0.0.1:{query_port}"}}
+            config["extensions"] = {"query": {"endpoint": "127.0.0.1:0"}}
             config["service"]["extensions"] = ["query"]
             gw = launcher.start(config)
-            query_url = f"http://127.0.0.1:{query_port}"
+            query_url = gw.query_url
 
             def answers() -> bool:
                 try:
@@ -193,6 +183,8 @@ def test_search_finds_both_traces_in_list_and_plot(shop: Shop, desktop: Browser)
         assert_no_script_ran(b)
 
     with b.page("search-errors-only"):
+        # As in Jaeger, tags match spans of the chosen service: the error is checkout's.
+        Select(b.find("#search-service")).select_by_visible_text("checkout")
         b.find("#search-errors").click()
         b.find("#search-submit").click()
         b.wait_for(lambda: "error" in b.driver.current_url and len(b.find_all("#trace-list li.trace-item")) == 1,
@@ -214,7 +206,8 @@ def test_search_by_tag_in_logfmt(shop: Shop, desktop: Browser) -> None:
     b = desktop
     with b.page("search-tags"):
         b.open("/search")
-        b.wait_css("#search-form")
+        b.wait_for(lambda: "checkout" in [o.text for o in Select(b.find("#search-service")).options], "the services")
+        Select(b.find("#search-service")).select_by_visible_text("checkout")
         b.find("#search-tags").send_keys("payment.provider=acme")
         b.find("#search-submit").click()
         b.wait_for(lambda: len(b.find_all("#trace-list li.trace-item")) == 1, "the one trace with payment.provider=acme")
@@ -397,7 +390,7 @@ def test_phone_width_has_no_horizontal_overflow(shop: Shop, browser: Browser) ->
     b.viewport(375, 800, mobile=True)
     try:
         for path, name, ready in ((f"/trace/{shop.trace_a}", "phone-trace", ".wf-row"),
-                                  ("/search?lookback=1h", "phone-search", "#trace-list li"),
+                                  ("/search?service=frontend&lookback=1h", "phone-search", "#trace-list li"),
                                   (f"/trace/{shop.trace_a}...{shop.trace_b}", "phone-compare", "#compare-table"),
                                   ("/dependencies?lookback=1h", "phone-dependencies", "#deps-table")):
             with b.page(name):

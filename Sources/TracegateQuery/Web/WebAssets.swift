@@ -123,6 +123,8 @@ export function fetchOTLPTrace(traceID) {
 }
 
 * { box-sizing: border-box; }
+/* Elements styled with a display of their own (grid rows) still hide. */
+[hidden] { display: none !important; }
 
 html { -webkit-text-size-adjust: 100%; }
 
@@ -307,7 +309,7 @@ thead th { font-size: .8rem; color: var(--muted); font-weight: 600; border-botto
 .wf-head, .wf-row { display: grid; grid-template-columns: var(--label-w) minmax(0, 1fr); }
 .wf-head { border-bottom: 1px solid var(--line); font-size: .75rem; color: var(--muted); position: sticky; top: 0; background: var(--panel); z-index: 2; }
 .wf-label-head { padding: .3rem .6rem; border-right: 1px solid var(--line); }
-.wf-axis { position: relative; margin: 0 3.5rem 0 .5rem; height: 1.6rem; }
+.wf-axis { position: relative; margin: 0 1rem 0 .5rem; height: 1.6rem; }
 .tick-label { position: absolute; top: .3rem; transform: translateX(-50%); white-space: nowrap; font-variant-numeric: tabular-nums; }
 .tick-label.first { transform: none; }
 .tick-label.last { transform: translateX(-100%); }
@@ -343,7 +345,7 @@ thead th { font-size: .8rem; color: var(--muted); font-weight: 600; border-botto
 .orphan { font-size: .7rem; color: var(--warn); border: 1px solid #f0d48a; border-radius: 4px; padding: 0 .25rem; flex: none; }
 
 .wf-timeline {
-  position: relative; margin: 0 3.5rem 0 .5rem; cursor: pointer;
+  position: relative; margin: 0 1rem 0 .5rem; cursor: pointer;
   background-image: linear-gradient(to right, var(--line-soft) 1px, transparent 1px);
   background-size: 25% 100%;
 }
@@ -355,6 +357,7 @@ thead th { font-size: .8rem; color: var(--muted); font-weight: 600; border-botto
 .wf-row.selected .bar { opacity: 1; box-shadow: 0 0 0 2px #fff, 0 0 0 3.5px var(--accent); }
 .cp { position: absolute; top: 50%; height: 4px; transform: translateY(-50%); background: var(--cp); border-radius: 2px; min-width: 1px; pointer-events: none; }
 .bar-label { position: absolute; top: 50%; transform: translateY(-50%); font-size: .75rem; color: var(--muted); white-space: nowrap; font-variant-numeric: tabular-nums; pointer-events: none; }
+.bar-label.inside { color: #fff; font-weight: 600; text-shadow: 0 0 2px rgba(0, 0, 0, .6); }
 
 /* detail pane */
 .detail {
@@ -1541,8 +1544,9 @@ export async function renderSearch(main, ctx) {
   const errorsOnly = tags.error === "true";
   if (errorsOnly) delete tags.error;
 
-  const serviceSelect = h("select", { id: "search-service", name: "service" },
-    h("option", { value: "" }, "All services"));
+  // Jaeger's API (and so Tracegate's) searches within one service.
+  const serviceSelect = h("select", { id: "search-service", name: "service", required: true },
+    h("option", { value: "", disabled: true }, "Choose a service"));
   const operationSelect = h("select", { id: "search-operation", name: "operation" },
     h("option", { value: "" }, "All operations"));
   const tagsInput = h("input", {
@@ -1584,7 +1588,7 @@ export async function renderSearch(main, ctx) {
   // On a phone the form sits above the results: once there are results it
   // folds away (one tap opens it) so they are on the first screen.
   const folded = [...p.keys()].length > 0 && window.matchMedia("(max-width: 900px)").matches;
-  const summaryText = [p.get("service") || "All services", p.get("operation"), p.get("lookback")].filter(Boolean).join(" · ");
+  const summaryText = [p.get("service"), p.get("operation"), p.get("lookback")].filter(Boolean).join(" · ");
   const side = h("details", { class: "search-side", open: !folded },
     h("summary", { class: "side-title" }, h("h1", null, "Search"), h("span", { class: "side-summary muted" }, summaryText)),
     form);
@@ -1593,11 +1597,18 @@ export async function renderSearch(main, ctx) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const q = formToQuery();
-    if (q) ctx.navigate(`/search?${q}`);
+    if (!q) return;
+    try { localStorage.setItem("tracegate.service", serviceSelect.value); } catch { /* storage off */ }
+    ctx.navigate(`/search?${q}`);
   });
 
   function formToQuery() {
     formError.textContent = "";
+    if (!serviceSelect.value) {
+      formError.textContent = "Choose a service.";
+      serviceSelect.focus();
+      return null;
+    }
     let tagObj;
     try {
       tagObj = parseLogfmt(tagsInput.value);
@@ -1651,7 +1662,13 @@ export async function renderSearch(main, ctx) {
     if (wantedService && !services.includes(wantedService)) {
       serviceSelect.appendChild(h("option", { value: wantedService }, wantedService));
     }
-    serviceSelect.value = wantedService;
+    // No service asked for: the one searched last (as Jaeger UI does), else the first.
+    let remembered = "";
+    try { remembered = localStorage.getItem("tracegate.service") || ""; } catch { /* storage off */ }
+    serviceSelect.value = wantedService || (services.includes(remembered) ? remembered : services[0] || "");
+    if (!services.length && !wantedService) {
+      results.appendChild(message("No services yet: send spans to the gateway, then search.", "info"));
+    }
   } catch (e) {
     if (!ctx.isCurrent()) return;
     results.appendChild(message(`Could not load services: ${e.message}`));
@@ -1672,13 +1689,13 @@ export async function renderSearch(main, ctx) {
     }
   }
   serviceSelect.addEventListener("change", () => loadOperations(serviceSelect.value, ""));
-  await loadOperations(wantedService, wantedOperation);
+  await loadOperations(serviceSelect.value, wantedOperation);
   if (!ctx.isCurrent()) return;
 
-  if ([...p.keys()].length === 0) {
+  if (!p.get("service") && !p.getAll("traceID").length) {
     results.appendChild(h("div", { class: "empty-state" },
       h("h2", null, "Find traces"),
-      h("p", null, "Pick a service (or none for all), narrow by operation, tags or duration, and press Find traces.")));
+      h("p", null, "Pick a service, narrow by operation, tags or duration, and press Find traces.")));
     return;
   }
   await runSearch(p, results, ctx);
@@ -1690,6 +1707,7 @@ function apiQuery(p) {
     const v = p.get(key);
     if (v) q.set(key, v);
   }
+  for (const id of p.getAll("traceID")) q.append("traceID", id);
   const tags = tagsFromParam(p.get("tags"));
   if (Object.keys(tags).length) q.set("tags", JSON.stringify(tags));
   const lookback = LOOKBACK_ALIASES[p.get("lookback")] || p.get("lookback") || "1h";
@@ -2059,9 +2077,18 @@ class TraceView {
       const sl = this.pct(seg.start);
       return h("div", { class: "cp", style: { left: `${sl}%`, width: `${Math.max(0, this.pct(seg.end) - sl)}%` } });
     });
-    // Right of the bar always: the timeline keeps a margin on the right for
-    // the labels of spans that end with the trace, so none covers the names.
-    const label = h("span", { class: "bar-label", style: { left: `calc(${left + width}% + 4px)` } }, fmtDuration(node.duration));
+    // Right of the bar where there is room, else left of it, else (a bar
+    // across nearly the whole trace) inside it: never past the timeline, so
+    // it neither covers the names nor widens a phone's page.
+    const label = h("span", { class: "bar-label" }, fmtDuration(node.duration));
+    if (left + width <= 85) {
+      label.style.left = `calc(${left + width}% + 4px)`;
+    } else if (left >= 15) {
+      label.style.right = `calc(${100 - left}% + 4px)`;
+    } else {
+      label.classList.add("inside");
+      label.style.right = `calc(${100 - left - width}% + 4px)`;
+    }
     const timeline = h("div", { class: "wf-timeline" }, bar, segments, label);
     const row = h("div", { class: classes.join(" "), role: "listitem", dataset: { spanId: node.id, depth: node.depth } },
       h("div", { class: "wf-label", style: { "--depth": Math.min(node.depth, 40) } }, toggle, button),
