@@ -132,9 +132,9 @@ function compareTable(ma, mb) {
       class: r.only ? `only-${r.only.toLowerCase()}` : "",
       dataset: { service: r.service, operation: r.name },
     },
-    h("th", { scope: "row", class: "span-cell" },
+    h("th", { scope: "row" }, h("div", { class: "span-cell" },
       serviceChip(r.service), h("span", { class: "op" }, r.name),
-      r.only ? h("span", { class: `badge only only-${r.only.toLowerCase()}` }, `only in ${r.only}`) : null),
+      r.only ? h("span", { class: `badge only only-${r.only.toLowerCase()}` }, `only in ${r.only}`) : null)),
     h("td", { class: "num count-a" }, String(r.countA)),
     h("td", { class: "num count-b" }, String(r.countB)),
     h("td", { class: `num delta-count ${cls(r.countB - r.countA)}` }, signedCount(r.countB - r.countA)),
@@ -143,6 +143,6 @@ function compareTable(ma, mb) {
     h("td", { class: "num mean-a" }, r.meanA === null ? "—" : fmtDuration(r.meanA)),
     h("td", { class: "num mean-b" }, r.meanB === null ? "—" : fmtDuration(r.meanB)),
     h("td", { class: `num delta-total ${cls(r.totalB - r.totalA)}` },
-      signed(r.totalB - r.totalA), r.countA && r.countB ? pct(r.totalA, r.totalB) : "")))));
+      signed(r.totalB - r.totalA), r.countA && r.countB && r.totalA !== r.totalB ? pct(r.totalA, r.totalB) : "")))));
   return h("div", null, summary, h("div", { class: "table-wrap" }, table));
 }

@@ -133,21 +133,34 @@ function graph(edges, width) {
     col.forEach((n, i) => row.set(n, i));
   });
 
+  // Wide: callers left of callees. Narrow (a phone): callers above callees,
+  // so the graph grows down the page instead of off its side.
   const narrow = width > 0 && width < 600;
-  const nodeW = narrow ? 120 : 170;
+  const nodeW = narrow ? 132 : 170;
   const nodeH = 36;
-  const colGap = narrow ? 70 : 150;
-  const rowGap = 54;
+  const layerGap = narrow ? 64 : 150; // between layers
+  const sideGap = narrow ? 20 : 54; // between services of one layer
   const padX = 16;
-  const padY = 24;
-  const tallest = Math.max(...columns.map((c) => (c ? c.length : 0)));
-  const W = padX * 2 + columns.length * nodeW + (columns.length - 1) * colGap;
-  const H = padY * 2 + tallest * nodeH + (tallest - 1) * rowGap + 30;
+  const hasLoops = edges.some((e) => e.parent === e.child);
+  const hasBackEdges = edges.some((e) => e.parent !== e.child && layer.get(e.child) <= layer.get(e.parent));
+  // A service that calls itself gets a loop above its box; calls back to an
+  // earlier layer go around the side (below when wide, right when narrow).
+  const padY = hasLoops ? 56 : 24;
+  const extra = hasBackEdges ? 44 : 0;
+  const widest = Math.max(...columns.map((c) => (c ? c.length : 0)));
+  const layerSpan = (n) => n * (narrow ? nodeW : nodeH) + (n - 1) * sideGap;
+  const W = narrow
+    ? padX * 2 + layerSpan(widest) + extra
+    : padX * 2 + columns.length * nodeW + (columns.length - 1) * layerGap;
+  const H = narrow
+    ? padY * 2 + columns.length * nodeH + (columns.length - 1) * layerGap
+    : padY * 2 + layerSpan(widest) + extra;
   const pos = new Map();
   columns.forEach((col, ci) => {
-    const colH = col.length * nodeH + (col.length - 1) * rowGap;
-    const top = padY + (H - 2 * padY - 30 - colH) / 2;
-    col.forEach((n, i) => pos.set(n, { x: padX + ci * (nodeW + colGap), y: top + i * (nodeH + rowGap) }));
+    const offset = (layerSpan(widest) - layerSpan(col.length)) / 2;
+    col.forEach((n, i) => pos.set(n, narrow
+      ? { x: padX + offset + i * (nodeW + sideGap), y: padY + ci * (nodeH + layerGap) }
+      : { x: padX + ci * (nodeW + layerGap), y: padY + offset + i * (nodeH + sideGap) }));
   });
   const maxCalls = Math.max(1, ...edges.map((e) => e.calls));
 
@@ -162,6 +175,7 @@ function graph(edges, width) {
   for (const e of edges) {
     const a = pos.get(e.parent);
     const b = pos.get(e.child);
+    const forward = layer.get(e.child) > layer.get(e.parent);
     let d;
     let lx;
     let ly;
@@ -170,7 +184,7 @@ function graph(edges, width) {
       d = `M${x},${a.y} C${x - 10},${a.y - 40} ${x + 40},${a.y - 40} ${x + 24},${a.y + 4}`;
       lx = x + 16;
       ly = a.y - 32;
-    } else if (b.x > a.x) {
+    } else if (forward && !narrow) {
       const x1 = a.x + nodeW;
       const y1 = a.y + nodeH / 2;
       const x2 = b.x;
@@ -179,8 +193,17 @@ function graph(edges, width) {
       d = `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`;
       lx = (x1 + x2) / 2;
       ly = (y1 + y2) / 2 - 6;
-    } else {
-      // A call back to an earlier (or the same) column: around underneath.
+    } else if (forward) {
+      const x1 = a.x + nodeW / 2;
+      const y1 = a.y + nodeH;
+      const x2 = b.x + nodeW / 2;
+      const y2 = b.y;
+      const dy = (y2 - y1) / 2;
+      d = `M${x1},${y1} C${x1},${y1 + dy} ${x2},${y2 - dy} ${x2},${y2}`;
+      lx = (x1 + x2) / 2;
+      ly = (y1 + y2) / 2 + 4;
+    } else if (!narrow) {
+      // A call back to an earlier (or the same) layer: around underneath.
       const x1 = a.x + nodeW / 2;
       const y1 = a.y + nodeH;
       const x2 = b.x + nodeW / 2;
@@ -189,10 +212,21 @@ function graph(edges, width) {
       d = `M${x1},${y1} C${x1},${low} ${x2},${low} ${x2},${y2}`;
       lx = (x1 + x2) / 2;
       ly = low - 4;
+    } else {
+      // The same, around the right-hand side.
+      const x1 = a.x + nodeW;
+      const y1 = a.y + nodeH / 2;
+      const x2 = b.x + nodeW;
+      const y2 = b.y + nodeH / 2;
+      const right = Math.max(x1, x2) + 40;
+      d = `M${x1},${y1} C${right},${y1} ${right},${y2} ${x2},${y2}`;
+      lx = right - 8;
+      ly = (y1 + y2) / 2;
     }
     const hasErrors = e.errors > 0;
     const stroke = 1.5 + 3 * Math.sqrt(e.calls / maxCalls);
-    const label = hasErrors ? `${plural(e.calls, "call")} · ${fmtRate(errorRate(e))} errors` : plural(e.calls, "call");
+    const label = !hasErrors ? plural(e.calls, "call")
+      : narrow ? `${e.calls} · ${fmtRate(errorRate(e))} err` : `${plural(e.calls, "call")} · ${fmtRate(errorRate(e))} errors`;
     edgeEls.push(s("path", {
       d, class: `edge${hasErrors ? " has-errors" : ""}`, "stroke-width": stroke.toFixed(1),
       "marker-end": hasErrors ? "url(#arrow-err)" : "url(#arrow)",
@@ -215,7 +249,7 @@ function graph(edges, width) {
     h("div", { class: "graph-scroll" },
       s("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", "aria-label": "Service dependency graph", id: "deps-svg" },
         defs, edgeEls, nodeEls, labelEls)),
-    h("figcaption", { class: "muted" }, `${plural(names.length, "service")}, ${plural(edges.length, "edge")}. Red edges had errors.`));
+    h("figcaption", { class: "muted" }, `${plural(names.length, "service")}, ${plural(edges.length, "edge")}.${edges.some((e) => e.errors) ? " Red edges had errors." : ""}`));
 }
 
 function table(edges) {

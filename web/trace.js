@@ -88,7 +88,7 @@ function fillState(box, result) {
     }
   } else {
     box.appendChild(h("span", { class: "badge open", id: "state-badge" }, st.state === "open" ? "Open" : String(st.state ?? "unknown")));
-    if (st.lastActivityAt) box.appendChild(h("span", null, `last span ${fmtAgo(Number(st.lastActivityAt))}`));
+    if (st.lastActivityAt) box.appendChild(h("span", null, `last span arrived ${fmtAgo(Number(st.lastActivityAt))}`));
   }
   if (st.complete) {
     box.appendChild(h("span", { class: "badge ok", id: "complete-badge" }, "Complete"));

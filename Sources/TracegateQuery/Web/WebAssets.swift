@@ -116,7 +116,7 @@ export function fetchOTLPTrace(traceID) {
   --cp: #111827;
   --focus: #2563eb;
   --mono: ui-monospace, "SFMono-Regular", "DejaVu Sans Mono", Menlo, Consolas, monospace;
-  --label-w: clamp(220px, 34%, 420px);
+  --label-w: clamp(220px, 38%, 440px);
   --indent: 14px;
   --radius: 6px;
   color-scheme: light;
@@ -226,7 +226,7 @@ button.small { padding: .2rem .55rem; font-size: .85rem; }
 
 .table-wrap { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; width: 100%; background: var(--panel); }
-th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid var(--line-soft); vertical-align: top; }
+th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid var(--line-soft); vertical-align: top; overflow-wrap: break-word; }
 thead th { font-size: .8rem; color: var(--muted); font-weight: 600; border-bottom: 1px solid var(--line); white-space: nowrap; }
 .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 
@@ -395,7 +395,8 @@ table.kv td.type-bool, table.kv td.type-int64, table.kv td.type-float64 { color:
 .card-b { border-top-color: #f28e2b; }
 .card-label { font-size: .75rem; color: var(--muted); text-transform: uppercase; letter-spacing: .05em; }
 .compare-summary { margin: .5rem 0; }
-.compare-table .span-cell { display: flex; gap: .4rem; align-items: center; flex-wrap: wrap; font-weight: normal; }
+.compare-table th[scope="row"] { font-weight: normal; min-width: 14rem; }
+.compare-table .span-cell { display: flex; gap: .4rem; align-items: center; flex-wrap: wrap; }
 .compare-table tr.only-a { background: #eef4fb; }
 .compare-table tr.only-b { background: #fdf3e7; }
 .badge.only-a { background: #dbe7f5; border-color: #a9c2e0; color: #23476e; }
@@ -707,9 +708,9 @@ function compareTable(ma, mb) {
       class: r.only ? `only-${r.only.toLowerCase()}` : "",
       dataset: { service: r.service, operation: r.name },
     },
-    h("th", { scope: "row", class: "span-cell" },
+    h("th", { scope: "row" }, h("div", { class: "span-cell" },
       serviceChip(r.service), h("span", { class: "op" }, r.name),
-      r.only ? h("span", { class: `badge only only-${r.only.toLowerCase()}` }, `only in ${r.only}`) : null),
+      r.only ? h("span", { class: `badge only only-${r.only.toLowerCase()}` }, `only in ${r.only}`) : null)),
     h("td", { class: "num count-a" }, String(r.countA)),
     h("td", { class: "num count-b" }, String(r.countB)),
     h("td", { class: `num delta-count ${cls(r.countB - r.countA)}` }, signedCount(r.countB - r.countA)),
@@ -718,7 +719,7 @@ function compareTable(ma, mb) {
     h("td", { class: "num mean-a" }, r.meanA === null ? "—" : fmtDuration(r.meanA)),
     h("td", { class: "num mean-b" }, r.meanB === null ? "—" : fmtDuration(r.meanB)),
     h("td", { class: `num delta-total ${cls(r.totalB - r.totalA)}` },
-      signed(r.totalB - r.totalA), r.countA && r.countB ? pct(r.totalA, r.totalB) : "")))));
+      signed(r.totalB - r.totalA), r.countA && r.countB && r.totalA !== r.totalB ? pct(r.totalA, r.totalB) : "")))));
   return h("div", null, summary, h("div", { class: "table-wrap" }, table));
 }
 
@@ -861,21 +862,34 @@ function graph(edges, width) {
     col.forEach((n, i) => row.set(n, i));
   });
 
+  // Wide: callers left of callees. Narrow (a phone): callers above callees,
+  // so the graph grows down the page instead of off its side.
   const narrow = width > 0 && width < 600;
-  const nodeW = narrow ? 120 : 170;
+  const nodeW = narrow ? 132 : 170;
   const nodeH = 36;
-  const colGap = narrow ? 70 : 150;
-  const rowGap = 54;
+  const layerGap = narrow ? 64 : 150; // between layers
+  const sideGap = narrow ? 20 : 54; // between services of one layer
   const padX = 16;
-  const padY = 24;
-  const tallest = Math.max(...columns.map((c) => (c ? c.length : 0)));
-  const W = padX * 2 + columns.length * nodeW + (columns.length - 1) * colGap;
-  const H = padY * 2 + tallest * nodeH + (tallest - 1) * rowGap + 30;
+  const hasLoops = edges.some((e) => e.parent === e.child);
+  const hasBackEdges = edges.some((e) => e.parent !== e.child && layer.get(e.child) <= layer.get(e.parent));
+  // A service that calls itself gets a loop above its box; calls back to an
+  // earlier layer go around the side (below when wide, right when narrow).
+  const padY = hasLoops ? 56 : 24;
+  const extra = hasBackEdges ? 44 : 0;
+  const widest = Math.max(...columns.map((c) => (c ? c.length : 0)));
+  const layerSpan = (n) => n * (narrow ? nodeW : nodeH) + (n - 1) * sideGap;
+  const W = narrow
+    ? padX * 2 + layerSpan(widest) + extra
+    : padX * 2 + columns.length * nodeW + (columns.length - 1) * layerGap;
+  const H = narrow
+    ? padY * 2 + columns.length * nodeH + (columns.length - 1) * layerGap
+    : padY * 2 + layerSpan(widest) + extra;
   const pos = new Map();
   columns.forEach((col, ci) => {
-    const colH = col.length * nodeH + (col.length - 1) * rowGap;
-    const top = padY + (H - 2 * padY - 30 - colH) / 2;
-    col.forEach((n, i) => pos.set(n, { x: padX + ci * (nodeW + colGap), y: top + i * (nodeH + rowGap) }));
+    const offset = (layerSpan(widest) - layerSpan(col.length)) / 2;
+    col.forEach((n, i) => pos.set(n, narrow
+      ? { x: padX + offset + i * (nodeW + sideGap), y: padY + ci * (nodeH + layerGap) }
+      : { x: padX + ci * (nodeW + layerGap), y: padY + offset + i * (nodeH + sideGap) }));
   });
   const maxCalls = Math.max(1, ...edges.map((e) => e.calls));
 
@@ -890,6 +904,7 @@ function graph(edges, width) {
   for (const e of edges) {
     const a = pos.get(e.parent);
     const b = pos.get(e.child);
+    const forward = layer.get(e.child) > layer.get(e.parent);
     let d;
     let lx;
     let ly;
@@ -898,7 +913,7 @@ function graph(edges, width) {
       d = `M${x},${a.y} C${x - 10},${a.y - 40} ${x + 40},${a.y - 40} ${x + 24},${a.y + 4}`;
       lx = x + 16;
       ly = a.y - 32;
-    } else if (b.x > a.x) {
+    } else if (forward && !narrow) {
       const x1 = a.x + nodeW;
       const y1 = a.y + nodeH / 2;
       const x2 = b.x;
@@ -907,8 +922,17 @@ function graph(edges, width) {
       d = `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`;
       lx = (x1 + x2) / 2;
       ly = (y1 + y2) / 2 - 6;
-    } else {
-      // A call back to an earlier (or the same) column: around underneath.
+    } else if (forward) {
+      const x1 = a.x + nodeW / 2;
+      const y1 = a.y + nodeH;
+      const x2 = b.x + nodeW / 2;
+      const y2 = b.y;
+      const dy = (y2 - y1) / 2;
+      d = `M${x1},${y1} C${x1},${y1 + dy} ${x2},${y2 - dy} ${x2},${y2}`;
+      lx = (x1 + x2) / 2;
+      ly = (y1 + y2) / 2 + 4;
+    } else if (!narrow) {
+      // A call back to an earlier (or the same) layer: around underneath.
       const x1 = a.x + nodeW / 2;
       const y1 = a.y + nodeH;
       const x2 = b.x + nodeW / 2;
@@ -917,10 +941,21 @@ function graph(edges, width) {
       d = `M${x1},${y1} C${x1},${low} ${x2},${low} ${x2},${y2}`;
       lx = (x1 + x2) / 2;
       ly = low - 4;
+    } else {
+      // The same, around the right-hand side.
+      const x1 = a.x + nodeW;
+      const y1 = a.y + nodeH / 2;
+      const x2 = b.x + nodeW;
+      const y2 = b.y + nodeH / 2;
+      const right = Math.max(x1, x2) + 40;
+      d = `M${x1},${y1} C${right},${y1} ${right},${y2} ${x2},${y2}`;
+      lx = right - 8;
+      ly = (y1 + y2) / 2;
     }
     const hasErrors = e.errors > 0;
     const stroke = 1.5 + 3 * Math.sqrt(e.calls / maxCalls);
-    const label = hasErrors ? `${plural(e.calls, "call")} · ${fmtRate(errorRate(e))} errors` : plural(e.calls, "call");
+    const label = !hasErrors ? plural(e.calls, "call")
+      : narrow ? `${e.calls} · ${fmtRate(errorRate(e))} err` : `${plural(e.calls, "call")} · ${fmtRate(errorRate(e))} errors`;
     edgeEls.push(s("path", {
       d, class: `edge${hasErrors ? " has-errors" : ""}`, "stroke-width": stroke.toFixed(1),
       "marker-end": hasErrors ? "url(#arrow-err)" : "url(#arrow)",
@@ -943,7 +978,7 @@ function graph(edges, width) {
     h("div", { class: "graph-scroll" },
       s("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", "aria-label": "Service dependency graph", id: "deps-svg" },
         defs, edgeEls, nodeEls, labelEls)),
-    h("figcaption", { class: "muted" }, `${plural(names.length, "service")}, ${plural(edges.length, "edge")}. Red edges had errors.`));
+    h("figcaption", { class: "muted" }, `${plural(names.length, "service")}, ${plural(edges.length, "edge")}.${edges.some((e) => e.errors) ? " Red edges had errors." : ""}`));
 }
 
 function table(edges) {
@@ -1971,7 +2006,7 @@ function fillState(box, result) {
     }
   } else {
     box.appendChild(h("span", { class: "badge open", id: "state-badge" }, st.state === "open" ? "Open" : String(st.state ?? "unknown")));
-    if (st.lastActivityAt) box.appendChild(h("span", null, `last span ${fmtAgo(Number(st.lastActivityAt))}`));
+    if (st.lastActivityAt) box.appendChild(h("span", null, `last span arrived ${fmtAgo(Number(st.lastActivityAt))}`));
   }
   if (st.complete) {
     box.appendChild(h("span", { class: "badge ok", id: "complete-badge" }, "Complete"));
