@@ -108,6 +108,20 @@ function fillState(box, result) {
 
 const TICKS = [0, 0.25, 0.5, 0.75, 1];
 
+// The parts of a waterfall row that are the same in every row.
+const ROW_TEMPLATE = h("div", { class: "wf-row", role: "listitem" },
+  h("div", { class: "wf-label" },
+    h("button", { type: "button", class: "span-btn", "aria-controls": "span-detail", "aria-pressed": "false" },
+      h("span", { class: "swatch", "aria-hidden": "true" }),
+      h("span", { class: "svc" }),
+      h("span", { class: "op" }))),
+  h("div", { class: "wf-timeline" },
+    h("div", { class: "bar" }),
+    h("span", { class: "bar-label" })));
+const TOGGLE_TEMPLATE = h("button", { type: "button", class: "toggle", "aria-expanded": "true" });
+const SPACER_TEMPLATE = h("span", { class: "toggle-spacer", "aria-hidden": "true" });
+const ERROR_ICON_TEMPLATE = h("span", { class: "err-icon", title: "Error", "aria-label": "error" }, "!");
+
 class TraceView {
   constructor(model, traceID, ctx) {
     this.model = model;
@@ -123,6 +137,8 @@ class TraceView {
     this.detail.addEventListener("keydown", (e) => { if (e.key === "Escape") this.closeDetail(); });
     this.rowsBox = h("div", { class: "wf-rows", id: "waterfall-rows", role: "list" });
     this.rowsBox.addEventListener("keydown", (e) => this.onKey(e));
+    this.rowsBox.addEventListener("click", (e) => this.onClick(e));
+    this.nodeOfRow = new Map(); // row element → node
 
     const expandAll = h("button", { type: "button", class: "small" }, "Expand all");
     expandAll.addEventListener("click", () => { this.collapsed.clear(); this.applyVisibility(); });
@@ -162,57 +178,72 @@ class TraceView {
     return ((us - this.model.start) / total) * 100;
   }
 
+  /**
+   * One waterfall row, cloned from a template and filled in with direct DOM
+   * calls: for a 10,000-span trace, building rows through h() took 1.4 s of
+   * the page's 2.3 s on this machine. Clicks are handled once, on the rows'
+   * container (see onClick), not by listeners on each row.
+   */
   makeRow(node) {
-    const classes = ["wf-row"];
-    if (node.error) classes.push("error");
-    if (this.critical.has(node)) classes.push("on-cp");
-    let toggle;
-    if (node.children.length) {
-      toggle = h("button", {
-        type: "button", class: "toggle", "aria-expanded": "true",
-        "aria-label": `Collapse the ${plural(node.children.length, "child span")} of ${node.name}`,
-      });
-      toggle.addEventListener("click", (e) => { e.stopPropagation(); this.toggle(node); });
-    } else {
-      toggle = h("span", { class: "toggle-spacer", "aria-hidden": "true" });
-    }
-    const button = h("button", {
-      type: "button", class: "span-btn", "aria-controls": "span-detail", "aria-pressed": "false",
-      title: `${node.service}: ${node.name}`,
-    },
-    h("span", { class: "swatch", style: { backgroundColor: serviceColor(node.service) }, "aria-hidden": "true" }),
-    h("span", { class: "svc" }, node.service),
-    h("span", { class: "op" }, node.name),
-    node.error ? h("span", { class: "err-icon", title: "Error", "aria-label": "error" }, "!") : null,
-    node.missingParent ? h("span", { class: "orphan", title: `Parent ${node.parentID} is not in this trace` }, "orphan") : null);
-    button.addEventListener("click", () => this.select(node, { focus: false, scroll: true }));
+    const row = ROW_TEMPLATE.cloneNode(true);
+    const label = row.firstChild;
+    const button = label.lastChild;
+    const [, svc, op] = button.childNodes;
+    const timeline = row.lastChild;
+    const durLabel = timeline.lastChild;
+    if (node.error) row.classList.add("error");
+    if (this.critical.has(node)) row.classList.add("on-cp");
+    row.dataset.spanId = node.id;
+    row.dataset.depth = String(node.depth);
 
+    let toggle = null;
+    if (node.children.length) {
+      toggle = TOGGLE_TEMPLATE.cloneNode(true);
+      toggle.setAttribute("aria-label", `Collapse the ${plural(node.children.length, "child span")} of ${node.name}`);
+    } else {
+      toggle = null;
+    }
+    label.insertBefore(toggle || SPACER_TEMPLATE.cloneNode(true), button);
+    button.title = `${node.service}: ${node.name}`;
+    svc.textContent = node.service;
+    op.textContent = node.name;
+    if (node.error) button.appendChild(ERROR_ICON_TEMPLATE.cloneNode(true));
+    if (node.missingParent) {
+      button.appendChild(h("span", { class: "orphan", title: `Parent ${node.parentID} is not in this trace` }, "orphan"));
+    }
+
+    // One CSSOM write per row: the stylesheet places the bar, its label and
+    // the indentation from these custom properties (ten writes per row cost
+    // a third of a second for 10,000 spans).
     const left = this.pct(node.start);
     const width = Math.max(0, this.pct(node.end) - left);
-    const bar = h("div", { class: "bar", style: { left: `${left}%`, width: `${width}%`, backgroundColor: serviceColor(node.service) } });
-    const segments = (this.critical.get(node) || []).map((seg) => {
+    row.style.cssText = `--depth:${Math.min(node.depth, 40)};--left:${left.toFixed(3)};--width:${width.toFixed(3)};` +
+      `--color:${serviceColor(node.service)}`;
+    for (const seg of this.critical.get(node) || []) {
       const sl = this.pct(seg.start);
-      return h("div", { class: "cp", style: { left: `${sl}%`, width: `${Math.max(0, this.pct(seg.end) - sl)}%` } });
-    });
+      const cp = document.createElement("div");
+      cp.className = "cp";
+      cp.style.left = `${sl}%`;
+      cp.style.width = `${Math.max(0, this.pct(seg.end) - sl)}%`;
+      timeline.insertBefore(cp, durLabel);
+    }
     // Right of the bar where there is room, else left of it, else (a bar
     // across nearly the whole trace) inside it: never past the timeline, so
     // it neither covers the names nor widens a phone's page.
-    const label = h("span", { class: "bar-label" }, fmtDuration(node.duration));
-    if (left + width <= 85) {
-      label.style.left = `calc(${left + width}% + 4px)`;
-    } else if (left >= 15) {
-      label.style.right = `calc(${100 - left}% + 4px)`;
-    } else {
-      label.classList.add("inside");
-      label.style.right = `calc(${100 - left - width}% + 4px)`;
-    }
-    const timeline = h("div", { class: "wf-timeline" }, bar, segments, label);
-    const row = h("div", { class: classes.join(" "), role: "listitem", dataset: { spanId: node.id, depth: node.depth } },
-      h("div", { class: "wf-label", style: { "--depth": Math.min(node.depth, 40) } }, toggle, button),
-      timeline);
-    timeline.addEventListener("click", () => this.select(node, { focus: false, scroll: true }));
-    this.rows.set(node, { row, toggle: node.children.length ? toggle : null, button });
+    durLabel.textContent = fmtDuration(node.duration);
+    durLabel.classList.add(left + width <= 85 ? "after" : left >= 15 ? "before" : "inside");
+    this.rows.set(node, { row, toggle, button, closed: false });
+    this.nodeOfRow.set(row, node);
     return row;
+  }
+
+  onClick(event) {
+    const target = event.target instanceof Element ? event.target : null;
+    const rowEl = target && target.closest(".wf-row");
+    const node = rowEl && this.nodeOfRow.get(rowEl);
+    if (!node) return;
+    if (target.closest("button.toggle")) this.toggle(node);
+    else this.select(node, { focus: false, scroll: true });
   }
 
   toggle(node) {
@@ -221,22 +252,26 @@ class TraceView {
     this.applyVisibility();
   }
 
+  /** Hides the rows under collapsed spans. Only rows whose state changes are
+   *  touched: with 10,000 spans, rewriting every row's attributes cost
+   *  seconds of style and layout for a click. */
   applyVisibility() {
     let hideBelow = null;
     for (const node of this.model.nodes) {
       const r = this.rows.get(node);
-      if (hideBelow !== null && node.depth > hideBelow) {
-        r.row.hidden = true;
-        continue;
-      }
+      const hidden = hideBelow !== null && node.depth > hideBelow;
+      if (r.row.hidden !== hidden) r.row.hidden = hidden;
+      if (hidden) continue;
       hideBelow = null;
-      r.row.hidden = false;
       if (r.toggle) {
         const closed = this.collapsed.has(node);
-        r.toggle.setAttribute("aria-expanded", closed ? "false" : "true");
-        r.toggle.setAttribute("aria-label",
-          `${closed ? "Expand" : "Collapse"} the ${plural(node.children.length, "child span")} of ${node.name}`);
-        r.row.classList.toggle("collapsed", closed);
+        if (r.closed !== closed) {
+          r.closed = closed;
+          r.toggle.setAttribute("aria-expanded", closed ? "false" : "true");
+          r.toggle.setAttribute("aria-label",
+            `${closed ? "Expand" : "Collapse"} the ${plural(node.children.length, "child span")} of ${node.name}`);
+          r.row.classList.toggle("collapsed", closed);
+        }
         if (closed) hideBelow = node.depth;
       }
     }
@@ -251,8 +286,8 @@ class TraceView {
     if (!(target instanceof HTMLElement)) return;
     const rowEl = target.closest(".wf-row");
     if (!rowEl) return;
-    const node = this.model.byID.get(rowEl.dataset.spanId);
-    if (!node || this.rows.get(node).row !== rowEl) return;
+    const node = this.nodeOfRow.get(rowEl);
+    if (!node) return;
     const visible = this.visibleNodes();
     const i = visible.indexOf(node);
     let next = null;

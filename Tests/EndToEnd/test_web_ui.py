@@ -19,7 +19,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, set_span_in_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
@@ -58,7 +58,7 @@ def send_traces(traces_url: str) -> tuple[str, str]:
     propagator = TraceContextTextMapPropagator()
     base = time.time_ns() - 120_000 * MS
 
-    def one(t0: int, failing: bool) -> str:
+    def one(t0: int, failing: bool, link_to: SpanContext | None = None) -> tuple[str, SpanContext]:
         at = lambda ms: t0 + ms * MS  # noqa: E731
         root = frontend.start_span("GET /cart", kind=SpanKind.SERVER, start_time=at(0),
                                    attributes={"http.route": "/cart", "http.request.method": "GET",
@@ -86,13 +86,15 @@ def send_traces(traces_url: str) -> tuple[str, str]:
             hostile.end(end_time=at(85))
         server.end(end_time=at(92))
         client.end(end_time=at(95))
-        render = frontend.start_span("render", context=set_span_in_context(root), start_time=at(100))
+        links = [Link(link_to, {"link.reason": "same cart"})] if link_to else []
+        render = frontend.start_span("render", context=set_span_in_context(root), start_time=at(100), links=links)
         render.end(end_time=at(115))
         root.end(end_time=at(120 if failing else 100))
-        return format(root.get_span_context().trace_id, "032x")
+        return format(root.get_span_context().trace_id, "032x"), root.get_span_context()
 
-    trace_a = one(base, failing=True)
-    trace_b = one(base + 10_000 * MS, failing=False)
+    trace_a, root_a = one(base, failing=True)
+    # B's render links to A's root: a link to another trace, with an attribute.
+    trace_b, _ = one(base + 10_000 * MS, failing=False, link_to=root_a)
     for provider in providers.values():
         provider.force_flush()
         provider.shutdown()
@@ -281,6 +283,25 @@ def test_trace_page_shows_every_span_and_details(shop: Shop, desktop: Browser) -
         toggle.send_keys(Keys.SPACE)
         assert len([r for r in b.find_all(".wf-row") if r.is_displayed()]) == SPANS_A
         assert not b.script_errors(), b.script_errors()
+
+
+def test_links_show_the_other_trace_and_link_attributes(shop: Shop, desktop: Browser) -> None:
+    b = desktop
+    with b.page("links"):
+        b.open(f"/trace/{shop.trace_b}")
+        render = next(r for r in b.wait_css(".wf-row", count=SPANS_B)
+                      if r.find_element("css selector", ".op").text == "render")
+        render.find_element("css selector", ".span-btn").click()
+        links = b.wait_css("#detail-links li")
+        assert len(links) == 1 and shop.trace_a in links[0].text and "FOLLOWS_FROM" in links[0].text
+        # The link's attributes are not in Jaeger's model: they come from /api/v3.
+        b.wait_for(lambda: "same cart" in b.find("#detail-links").text, "the link's attributes")
+        assert "link.reason" in b.find("#detail-links").text
+        links[0].find_element("css selector", "a").click()
+        b.wait_for(lambda: f"/trace/{shop.trace_a}" in b.driver.current_url, "the linked trace")
+        b.wait_css(".wf-row", count=SPANS_A)
+        # The linked span is selected there.
+        assert b.find("#detail-title").text == "GET /cart"
 
 
 def test_hostile_span_name_is_text(shop: Shop, desktop: Browser) -> None:
