@@ -8,11 +8,26 @@ export class ApiError extends Error {
   }
 }
 
+// With `auth` on the query extension the API wants a bearer token. The page
+// asks for it once (app.js) and keeps it for this tab only.
+const TOKEN_KEY = "tracegate.token";
+
+export function savedToken() {
+  try { return sessionStorage.getItem(TOKEN_KEY) || ""; } catch { return ""; }
+}
+
+export function saveToken(token) {
+  try { sessionStorage.setItem(TOKEN_KEY, token); } catch { /* storage off: asked again next time */ }
+}
+
 /** GETs an API path and returns the whole JSON body; throws ApiError. */
 export async function getJSON(path) {
   let response;
+  const headers = { Accept: "application/json" };
+  const token = savedToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
   try {
-    response = await fetch(path, { headers: { Accept: "application/json" } });
+    response = await fetch(path, { headers });
   } catch (e) {
     throw new ApiError(0, `Cannot reach the server (${e.message})`);
   }
@@ -23,6 +38,7 @@ export async function getJSON(path) {
     throw new ApiError(response.status, `The server answered ${response.status} ${response.statusText} without JSON`);
   }
   const errors = body && Array.isArray(body.errors) ? body.errors : [];
+  if (response.status === 401) window.dispatchEvent(new CustomEvent("tracegate:unauthorized"));
   if (!response.ok || errors.length > 0) {
     const text = errors.map((e) => (e && e.msg) ? String(e.msg) : JSON.stringify(e)).join("; ");
     throw new ApiError(response.status, text || `The server answered ${response.status} ${response.statusText}`);

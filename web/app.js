@@ -1,6 +1,7 @@
 // Tracegate's web UI: one page, routed on location.pathname at Jaeger UI's
 // paths (/search, /trace/{id}, /trace/{a}...{b}, /dependencies) plus /compare.
 
+import { saveToken, savedToken } from "./api.js";
 import { clear, h, message, normalizeTraceID } from "./dom.js";
 import { renderSearch } from "./search.js";
 import { renderTrace } from "./trace.js";
@@ -100,6 +101,25 @@ document.addEventListener("click", (event) => {
   event.preventDefault();
   if (url.pathname + url.search === location.pathname + location.search) return;
   navigate(url.pathname + url.search + url.hash);
+});
+
+// The API answered 401: ask for the bearer token above the page, once.
+window.addEventListener("tracegate:unauthorized", () => {
+  if (document.getElementById("token-form")) return;
+  const input = h("input", { id: "token-input", type: "password", autocomplete: "off", spellcheck: "false" });
+  const form = h("form", { id: "token-form", class: "token-form message warning", "aria-label": "Bearer token" },
+    h("label", { for: "token-input" },
+      savedToken() ? "The server refused this token. Bearer token:" : "This server's API needs a bearer token:"),
+    input,
+    h("button", { type: "submit", class: "primary" }, "Use token"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    saveToken(input.value.trim());
+    form.remove();
+    route();
+  });
+  document.body.insertBefore(form, main);
+  input.focus();
 });
 
 window.addEventListener("popstate", route);

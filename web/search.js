@@ -105,7 +105,7 @@ export async function renderSearch(main, ctx) {
 
   // Jaeger's API (and so Tracegate's) searches within one service.
   const serviceSelect = h("select", { id: "search-service", name: "service", required: true },
-    h("option", { value: "", disabled: true }, "Choose a service"));
+    h("option", { value: "" }, "Choose a service"));
   const operationSelect = h("select", { id: "search-operation", name: "operation" },
     h("option", { value: "" }, "All operations"));
   const tagsInput = h("input", {

@@ -426,3 +426,30 @@ def test_phone_width_has_no_horizontal_overflow(shop: Shop, browser: Browser) ->
                     f"{path}: the page is {widths[0]}px wide in a {widths[1]}px viewport"
     finally:
         b.viewport(1280, 800)
+
+
+# ------------------------------------------------------------------ bearer auth
+
+
+def test_bearer_token_is_asked_for_and_sent(db, gateway, desktop: Browser) -> None:
+    """With `auth` on the extension the page loads, the API answers 401, and
+    the page asks for the token, then sends it with every API call."""
+    config: dict[str, Any] = gateway_config(db.dsn)
+    config["extensions"] = {"query": {"endpoint": "127.0.0.1:0", "auth": {"bearer_tokens": ["s3cret"]}}}
+    config["service"]["extensions"] = ["query"]
+    gw = gateway.start(config)
+    b = desktop
+    with b.page("token-asked"):
+        b.driver.get(f"{gw.query_url}/search")
+        b.wait_css("#token-form")
+        assert "needs a bearer token" in b.find("#token-form").text
+        b.find("#token-input").send_keys("wrong", Keys.ENTER)
+        def refused() -> bool:
+            forms = b.find_all("#token-form")
+            return bool(forms) and "refused this token" in forms[0].text
+        b.wait_for(refused, "the token to be refused")
+    with b.page("token-accepted"):
+        b.find("#token-input").send_keys("s3cret", Keys.ENTER)
+        # An empty database: the services answer (200) and the page says so.
+        b.wait_for(lambda: "No services yet" in b.visible_text(), "the services with the token")
+        assert not b.find_all("#token-form")

@@ -41,11 +41,26 @@ export class ApiError extends Error {
   }
 }
 
+// With `auth` on the query extension the API wants a bearer token. The page
+// asks for it once (app.js) and keeps it for this tab only.
+const TOKEN_KEY = "tracegate.token";
+
+export function savedToken() {
+  try { return sessionStorage.getItem(TOKEN_KEY) || ""; } catch { return ""; }
+}
+
+export function saveToken(token) {
+  try { sessionStorage.setItem(TOKEN_KEY, token); } catch { /* storage off: asked again next time */ }
+}
+
 /** GETs an API path and returns the whole JSON body; throws ApiError. */
 export async function getJSON(path) {
   let response;
+  const headers = { Accept: "application/json" };
+  const token = savedToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
   try {
-    response = await fetch(path, { headers: { Accept: "application/json" } });
+    response = await fetch(path, { headers });
   } catch (e) {
     throw new ApiError(0, `Cannot reach the server (${e.message})`);
   }
@@ -56,6 +71,7 @@ export async function getJSON(path) {
     throw new ApiError(response.status, `The server answered ${response.status} ${response.statusText} without JSON`);
   }
   const errors = body && Array.isArray(body.errors) ? body.errors : [];
+  if (response.status === 401) window.dispatchEvent(new CustomEvent("tracegate:unauthorized"));
   if (!response.ok || errors.length > 0) {
     const text = errors.map((e) => (e && e.msg) ? String(e.msg) : JSON.stringify(e)).join("; ");
     throw new ApiError(response.status, text || `The server answered ${response.status} ${response.statusText}`);
@@ -207,6 +223,8 @@ button.small { padding: .2rem .55rem; font-size: .85rem; }
 .message.info { background: var(--accent-soft); border-color: #c7d7fe; color: #1e3a8a; }
 .message.warning { background: var(--warn-soft); border-color: #f0d48a; color: #6b4a00; }
 .loading { color: var(--muted); }
+.token-form { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin: .75rem 1rem 0; }
+.token-form input { min-width: 16rem; flex: 1; max-width: 28rem; border: 1px solid var(--line); border-radius: var(--radius); padding: .35rem .5rem; }
 
 .badge {
   display: inline-block; padding: .05rem .45rem; border-radius: 999px; background: var(--line-soft);
@@ -474,6 +492,7 @@ table.kv td.type-bool, table.kv td.type-int64, table.kv td.type-float64 { color:
 // Tracegate's web UI: one page, routed on location.pathname at Jaeger UI's
 // paths (/search, /trace/{id}, /trace/{a}...{b}, /dependencies) plus /compare.
 
+import { saveToken, savedToken } from "./api.js";
 import { clear, h, message, normalizeTraceID } from "./dom.js";
 import { renderSearch } from "./search.js";
 import { renderTrace } from "./trace.js";
@@ -573,6 +592,25 @@ document.addEventListener("click", (event) => {
   event.preventDefault();
   if (url.pathname + url.search === location.pathname + location.search) return;
   navigate(url.pathname + url.search + url.hash);
+});
+
+// The API answered 401: ask for the bearer token above the page, once.
+window.addEventListener("tracegate:unauthorized", () => {
+  if (document.getElementById("token-form")) return;
+  const input = h("input", { id: "token-input", type: "password", autocomplete: "off", spellcheck: "false" });
+  const form = h("form", { id: "token-form", class: "token-form message warning", "aria-label": "Bearer token" },
+    h("label", { for: "token-input" },
+      savedToken() ? "The server refused this token. Bearer token:" : "This server's API needs a bearer token:"),
+    input,
+    h("button", { type: "submit", class: "primary" }, "Use token"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    saveToken(input.value.trim());
+    form.remove();
+    route();
+  });
+  document.body.insertBefore(form, main);
+  input.focus();
 });
 
 window.addEventListener("popstate", route);
@@ -1590,7 +1628,7 @@ export async function renderSearch(main, ctx) {
 
   // Jaeger's API (and so Tracegate's) searches within one service.
   const serviceSelect = h("select", { id: "search-service", name: "service", required: true },
-    h("option", { value: "", disabled: true }, "Choose a service"));
+    h("option", { value: "" }, "Choose a service"));
   const operationSelect = h("select", { id: "search-operation", name: "operation" },
     h("option", { value: "" }, "All operations"));
   const tagsInput = h("input", {
