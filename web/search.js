@@ -2,7 +2,7 @@
 // Jaeger UI's does, so its links work here), a scatter plot of duration over
 // start time, and the list of traces with checkboxes to compare two.
 
-import { enc, fetchOperations, fetchServices, getData } from "./api.js";
+import { fetchOperations, fetchServices, getData } from "./api.js";
 import {
   clear, fmtAgo, fmtDuration, fmtTime, h, message, parseDuration, plural, s, serviceChip, serviceColor,
 } from "./dom.js";

@@ -200,8 +200,6 @@ class TraceView {
     if (node.children.length) {
       toggle = TOGGLE_TEMPLATE.cloneNode(true);
       toggle.setAttribute("aria-label", `Collapse the ${plural(node.children.length, "child span")} of ${node.name}`);
-    } else {
-      toggle = null;
     }
     label.insertBefore(toggle || SPACER_TEMPLATE.cloneNode(true), button);
     button.title = `${node.service}: ${node.name}`;

@@ -348,6 +348,61 @@ def test_trace_id_box_and_api_errors(shop: Shop, desktop: Browser) -> None:
         assert "not a trace id" in b.wait_css("main .message.error")[0].text
 
 
+# ------------------------------------------------- critical path and self time
+
+
+def hand_trace(spans: list[tuple[str, str | None, int, int]]) -> dict[str, Any]:
+    """A Jaeger trace of (span id, parent id, start µs, end µs), one service."""
+    return {"traceID": "ab" * 16, "processes": {"p1": {"serviceName": "svc", "tags": []}}, "warnings": None,
+            "spans": [{"traceID": "ab" * 16, "spanID": sid, "operationName": sid, "processID": "p1",
+                       "references": [{"refType": "CHILD_OF", "traceID": "ab" * 16, "spanID": parent}] if parent else [],
+                       "startTime": start, "duration": end - start, "tags": [], "logs": []}
+                      for sid, parent, start, end in spans]}
+
+
+CRITICAL_PATH_CASES = [
+    # Sequential children: the gaps between them are the parent's own.
+    ([("r", None, 0, 100), ("a", "r", 10, 40), ("b", "r", 50, 90)],
+     {"r": [[0, 10], [40, 50], [90, 100]], "a": [[10, 40]], "b": [[50, 90]]}, {"r": 30, "a": 30, "b": 40}),
+    # Overlapping children: the last to finish wins; the one it hides is off the path.
+    ([("r", None, 0, 100), ("a", "r", 10, 80), ("b", "r", 20, 60)],
+     {"r": [[0, 10], [80, 100]], "a": [[10, 80]]}, {"r": 30, "a": 70, "b": 40}),
+    # A child that outlives its parent counts only while the parent runs.
+    ([("r", None, 0, 100), ("a", "r", 50, 150)],
+     {"r": [[0, 50]], "a": [[50, 100]]}, {"r": 50, "a": 100}),
+    # Walking back from b's start (30), a (which ends at 60) is not taken:
+    # only a child that ended by then is, as in Jaeger.
+    ([("r", None, 0, 100), ("a", "r", 0, 60), ("c", "a", 10, 55), ("b", "r", 30, 70), ("d", "r", 90, 120)],
+     {"r": [[0, 30], [70, 90]], "b": [[30, 70]], "d": [[90, 100]]},
+     {"r": 20, "a": 15, "c": 45, "b": 40, "d": 30}),
+    # Zero-length children and equal ends end the walk (a tie goes to the
+    # first in display order).
+    ([("r", None, 0, 10), ("a", "r", 5, 5), ("b", "r", 5, 5), ("e", "r", 2, 10), ("c", "r", 2, 10)],
+     {"r": [[0, 2]], "c": [[2, 10]]}, {"r": 2, "a": 0, "b": 0, "c": 8, "e": 8}),
+]
+
+
+@pytest.mark.parametrize("spans,path,self_times", CRITICAL_PATH_CASES)
+def test_critical_path_and_self_time(shop: Shop, desktop: Browser, spans, path, self_times) -> None:
+    """model.js as the server serves it, run in the browser on hand-built traces."""
+    b = desktop
+    if not b.driver.current_url.startswith(shop.query_url):
+        b.open("/dependencies")
+    result = b.driver.execute_async_script("""
+        const [trace, done] = arguments;
+        import('/static/model.js').then((m) => {
+          const model = m.buildTrace(trace);
+          const path = {};
+          for (const [node, segs] of m.criticalPath(model)) path[node.id] = segs.map((s) => [s.start, s.end]);
+          const self = {};
+          for (const node of model.nodes) self[node.id] = m.selfTime(node);
+          done({path, self});
+        }, (e) => done({error: String(e)}));""", hand_trace(spans))
+    assert "error" not in result, result
+    assert result["path"] == path
+    assert result["self"] == self_times
+
+
 # --------------------------------------------------------------------- compare
 
 

@@ -1525,7 +1525,7 @@ export function summarize(trace) {
 // Jaeger UI's does, so its links work here), a scatter plot of duration over
 // start time, and the list of traces with checkboxes to compare two.
 
-import { enc, fetchOperations, fetchServices, getData } from "./api.js";
+import { fetchOperations, fetchServices, getData } from "./api.js";
 import {
   clear, fmtAgo, fmtDuration, fmtTime, h, message, parseDuration, plural, s, serviceChip, serviceColor,
 } from "./dom.js";
@@ -2165,8 +2165,6 @@ class TraceView {
     if (node.children.length) {
       toggle = TOGGLE_TEMPLATE.cloneNode(true);
       toggle.setAttribute("aria-label", `Collapse the ${plural(node.children.length, "child span")} of ${node.name}`);
-    } else {
-      toggle = null;
     }
     label.insertBefore(toggle || SPACER_TEMPLATE.cloneNode(true), button);
     button.title = `${node.service}: ${node.name}`;
