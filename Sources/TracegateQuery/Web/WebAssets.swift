@@ -238,7 +238,9 @@ button.small { padding: .2rem .55rem; font-size: .85rem; }
   display: inline-flex; align-items: center; gap: .3rem; max-width: 100%;
   padding: .05rem .45rem; border: 1px solid var(--line); border-radius: 999px; background: #fff; font-size: .8rem;
 }
-.chip-name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+/* A long service name is cut (its full name is the chip's title): one line,
+   and never the widest thing in a table column. */
+.chip-name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; max-width: 18rem; }
 .chip-count { color: var(--muted); }
 .swatch { display: inline-block; width: .7rem; height: .7rem; border-radius: 2px; flex: none; }
 
@@ -424,6 +426,9 @@ table.kv td.type-bool, table.kv td.type-int64, table.kv td.type-float64 { color:
 .compare-summary { margin: .5rem 0; }
 .compare-table th[scope="row"] { font-weight: normal; min-width: 14rem; }
 .compare-table .span-cell { display: flex; gap: .4rem; align-items: center; flex-wrap: wrap; }
+/* Span names can be long URLs or worse: they may break anywhere rather than
+   widen the column past a phone's screen. */
+.compare-table .span-cell .op { overflow-wrap: anywhere; min-width: 0; }
 .compare-table tr.only-a { background: #eef4fb; }
 .compare-table tr.only-b { background: #fdf3e7; }
 .badge.only-a { background: #dbe7f5; border-color: #a9c2e0; color: #23476e; }
@@ -481,6 +486,15 @@ table.kv td.type-bool, table.kv td.type-int64, table.kv td.type-float64 { color:
   .wf-row.selected .bar-label { display: block; }
   .tick-label:not(.first):not(.last):not(:nth-child(3)) { display: none; }
   .compare-form, .compare-heads { grid-template-columns: minmax(0, 1fr); }
+  /* A phone keeps the counts and the change in total time; totals and means
+     of each side are on the trace pages. */
+  .compare-table .total-a, .compare-table .total-b, .compare-table .mean-a, .compare-table .mean-b,
+  .compare-table .delta-count { display: none; }
+  .compare-table th[scope="row"] { min-width: 7.5rem; }
+  .compare-table .chip-name { max-width: 7rem; }
+  .compare-table td.delta-total { white-space: normal; }
+  .compare-table thead th { white-space: normal; }
+  th, td { padding: .35rem .4rem; }
   .trace-start { margin-left: 0; flex-basis: 100%; }
   .facts { gap: .2rem 1rem; }
 }
@@ -743,14 +757,14 @@ function compareTable(ma, mb) {
   const table = h("table", { class: "compare-table", id: "compare-table" },
     h("thead", null, h("tr", null,
       h("th", { scope: "col" }, "Span (service: operation)"),
-      h("th", { scope: "col", class: "num" }, "Count A"),
-      h("th", { scope: "col", class: "num" }, "Count B"),
-      h("th", { scope: "col", class: "num" }, "Δ count"),
-      h("th", { scope: "col", class: "num" }, "Total A"),
-      h("th", { scope: "col", class: "num" }, "Total B"),
-      h("th", { scope: "col", class: "num" }, "Mean A"),
-      h("th", { scope: "col", class: "num" }, "Mean B"),
-      h("th", { scope: "col", class: "num" }, "Δ total"))),
+      h("th", { scope: "col", class: "num count-a" }, "Count A"),
+      h("th", { scope: "col", class: "num count-b" }, "Count B"),
+      h("th", { scope: "col", class: "num delta-count" }, "Δ count"),
+      h("th", { scope: "col", class: "num total-a" }, "Total A"),
+      h("th", { scope: "col", class: "num total-b" }, "Total B"),
+      h("th", { scope: "col", class: "num mean-a" }, "Mean A"),
+      h("th", { scope: "col", class: "num mean-b" }, "Mean B"),
+      h("th", { scope: "col", class: "num delta-total" }, "Δ total"))),
     h("tbody", null, rows.map((r) => h("tr", {
       class: r.only ? `only-${r.only.toLowerCase()}` : "",
       dataset: { service: r.service, operation: r.name },
