@@ -265,9 +265,11 @@ def test_tracegate_query_serves_a_database_alone_and_read_only(db, gateway, trac
         assert get(base, f"/api/traces/{TRACE}").json() == envelope([expected_trace()], 1)
         # Its sessions are read-only: a function that tries to write (as SQL
         # smuggled through a request would) is refused by the server.
-        db.execute("CREATE OR REPLACE FUNCTION otlp_trace(id bytea) RETURNS json LANGUAGE plpgsql AS "
-                   "$$ BEGIN CREATE TABLE smuggled (x int); RETURN '{}'::json; END $$")
-        r = get(base, f"/api/v3/traces/{TRACE}")
+        db.execute("DROP FUNCTION service_graph(timestamptz, timestamptz)")
+        db.execute("CREATE FUNCTION service_graph(since timestamptz, until timestamptz) RETURNS TABLE (client text, "
+                   "server text, connection_type text, requests bigint, failed bigint) LANGUAGE plpgsql AS "
+                   "$$ BEGIN CREATE TABLE smuggled (x int); RETURN; END $$")
+        r = get(base, "/api/dependencies")
         assert r.status_code == 503 and "read-only transaction" in r.json()["errors"][0]["msg"], r.text
         assert db.scalar("SELECT to_regclass('smuggled') IS NULL")
     finally:

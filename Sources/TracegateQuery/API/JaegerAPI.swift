@@ -105,9 +105,9 @@ struct JaegerAPI: Sendable {
 
     private func otlpTrace(id: String) async throws -> QueryResponse {
         let hex = try Self.traceID(id)
-        let rows = try await database.rows("SELECT otlp_trace(decode($1, 'hex'))::text", [hex])
-        guard let json = rows.first?[0] else { throw QueryFailure.notFound("trace not found") }
-        return .json("{\"result\":" + json + "}")
+        let rows = try await database.rows(JaegerTraceWriter.spansSQL, [PostgresClient.arrayLiteral([hex])])
+        if rows.isEmpty { throw QueryFailure.notFound("trace not found") }
+        return .json("{\"result\":" + OTLPTraceWriter.tracesData(rows) + "}")
     }
 
     private func traceState(id: String) async throws -> QueryResponse {
