@@ -1,5 +1,6 @@
 import Testing
 @testable import TracegateQuery
+import TracegateExporters
 
 @Suite struct StoredJSONTests {
     @Test func membersAndKindsOfJsonbText() {

@@ -98,14 +98,14 @@ struct JaegerAPI: Sendable {
     /// The traces of `ids` that have stored spans, in Jaeger's model, in the order asked.
     private func traces(_ ids: [String]) async throws -> [String] {
         if ids.isEmpty { return [] }
-        let rows = try await database.rows(JaegerTraceWriter.spansSQL, [PostgresClient.arrayLiteral(ids)])
+        let rows = try await database.rows(StoredSpans.sql, [PostgresClient.arrayLiteral(ids)])
         let built = JaegerTraceWriter.traces(rows)
         return ids.compactMap { built[$0] }
     }
 
     private func otlpTrace(id: String) async throws -> QueryResponse {
         let hex = try Self.traceID(id)
-        let rows = try await database.rows(JaegerTraceWriter.spansSQL, [PostgresClient.arrayLiteral([hex])])
+        let rows = try await database.rows(StoredSpans.sql, [PostgresClient.arrayLiteral([hex])])
         if rows.isEmpty { throw QueryFailure.notFound("trace not found") }
         return .json("{\"result\":" + OTLPTraceWriter.tracesData(rows) + "}")
     }

@@ -1,22 +1,12 @@
 import TracegateCore
+import TracegateExporters
 
 /// Stored spans → Jaeger's JSON model (docs/query.md, "OTLP → Jaeger
-/// mapping"). The rows come from `spansSQL` as text; attributes, events and
+/// mapping"). The rows come from `StoredSpans.sql` as text; attributes, events and
 /// links are copied from the server's jsonb text token by token (`StoredJSON`),
 /// never parsed into values and printed again. In SQL the same mapping took
 /// ~0.4 ms a span (4.4 s for a 10,000-span trace); here the query dominates.
 enum JaegerTraceWriter {
-    /// The spans of the traces whose hex ids are `$1` (a text array), by
-    /// trace, then start time.
-    static let spansSQL = """
-        SELECT encode(trace_id, 'hex'), encode(span_id, 'hex'), encode(parent_span_id, 'hex'), name, kind, service_name,
-               scope_name, scope_version, (extract(epoch FROM start_time) * 1000000)::bigint, duration_ns, status_code,
-               status_message, flags, trace_state, attributes::text, resource_attributes::text, events::text, links::text
-        FROM trace_spans
-        WHERE trace_id IN (SELECT decode(id, 'hex') FROM unnest($1::text[]) AS id)
-        ORDER BY trace_id, start_time, span_id
-        """
-
     /// One JSON object per trace that has rows, keyed by its hex id.
     static func traces(_ rows: [[String?]]) -> [String: String] {
         var byTrace: [String: [[String?]]] = [:]

@@ -1,16 +1,17 @@
 import TracegateCore
 
-/// Stored spans → OTLP/JSON `TracesData` (`GET /api/v3/traces/{id}`), from
-/// the same rows as `JaegerTraceWriter`: spans regrouped by resource, then
+/// Stored spans → OTLP/JSON `TracesData` (`GET /api/v3/traces/{id}` of the
+/// query extension, and notifications with `include: [spans]`), from the rows
+/// of `StoredSpans.sql`: spans regrouped by resource, then
 /// scope; span times keep the stored microseconds; attribute values follow
 /// the jsonb rule (a number with a fraction or exponent is a double, others
 /// ints; bytes were stored as base64 and come back as strings).
-enum OTLPTraceWriter {
+public enum OTLPTraceWriter {
     /// Arrays and maps nested deeper than this come back as their JSON text
     /// (the receivers refuse deeper values anyway).
     static let maxDepth = 64
 
-    static func tracesData(_ rows: [[String?]]) -> String {
+    public static func tracesData(_ rows: [[String?]]) -> String {
         // resource text → scope (name, version) → spans, in first-seen order.
         var resources: [String] = []
         var scopes: [String: [ScopeKey]] = [:]

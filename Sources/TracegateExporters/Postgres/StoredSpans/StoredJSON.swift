@@ -5,21 +5,21 @@
 /// the server's own rendering of stored jsonb, but it is read defensively:
 /// anything unexpected ends the walk, never the process, and nesting is
 /// skipped by counting brackets, not by recursion.
-struct StoredJSON {
-    let bytes: [UInt8]
+public struct StoredJSON: Sendable {
+    public let bytes: [UInt8]
 
-    init(_ text: String) { bytes = Array(text.utf8) }
+    public init(_ text: String) { bytes = Array(text.utf8) }
 
     /// One value: its kind and where its text is.
-    struct Value {
-        enum Kind { case string, number, bool, null, object, array }
-        var kind: Kind
-        var range: Range<Int>
+    public struct Value: Sendable {
+        public enum Kind: Sendable { case string, number, bool, null, object, array }
+        public var kind: Kind
+        public var range: Range<Int>
     }
 
     /// The members of the object at `start` (or of the whole text), as
     /// (key token range, value). Keys are JSON string tokens, quotes included.
-    func members(of range: Range<Int>? = nil) -> [(key: Range<Int>, value: Value)] {
+    public func members(of range: Range<Int>? = nil) -> [(key: Range<Int>, value: Value)] {
         var i = skipBlanks(range?.lowerBound ?? 0)
         let end = range?.upperBound ?? bytes.count
         guard i < end, bytes[i] == UInt8(ascii: "{") else { return [] }
@@ -41,7 +41,7 @@ struct StoredJSON {
     }
 
     /// The elements of the array at `range` (or of the whole text).
-    func elements(of range: Range<Int>? = nil) -> [Value] {
+    public func elements(of range: Range<Int>? = nil) -> [Value] {
         var i = skipBlanks(range?.lowerBound ?? 0)
         let end = range?.upperBound ?? bytes.count
         guard i < end, bytes[i] == UInt8(ascii: "[") else { return [] }
@@ -57,7 +57,7 @@ struct StoredJSON {
         return out
     }
 
-    func value(at start: Int) -> Value? {
+    public func value(at start: Int) -> Value? {
         guard start < bytes.count else { return nil }
         switch bytes[start] {
         case UInt8(ascii: "\""):
@@ -74,12 +74,12 @@ struct StoredJSON {
         }
     }
 
-    func text(_ range: Range<Int>) -> Substring {
+    public func text(_ range: Range<Int>) -> Substring {
         Substring(decoding: bytes[range], as: UTF8.self)
     }
 
     /// The string token's content, unescaped (for the few fields read as values: ids, names).
-    func string(_ v: Value) -> String? {
+    public func string(_ v: Value) -> String? {
         guard v.kind == .string else { return nil }
         let inner = bytes[(v.range.lowerBound + 1)..<(v.range.upperBound - 1)]
         if !inner.contains(UInt8(ascii: "\\")) { return String(decoding: inner, as: UTF8.self) }
@@ -119,7 +119,7 @@ struct StoredJSON {
         return String(decoding: out, as: UTF8.self)
     }
 
-    func member(_ members: [(key: Range<Int>, value: Value)], _ name: String) -> Value? {
+    public func member(_ members: [(key: Range<Int>, value: Value)], _ name: String) -> Value? {
         let quoted = Array("\"\(name)\"".utf8)
         return members.first { bytes[$0.key].elementsEqual(quoted) }?.value
     }
