@@ -12,11 +12,25 @@ public enum OTLPTraceWriter {
     static let maxDepth = 64
 
     public static func tracesData(_ rows: [[String?]]) -> String {
+        tracesData(rows, maxSpanBytes: .max).json
+    }
+
+    /// As `tracesData`, keeping spans (in start order) only while their JSON
+    /// stays within `maxSpanBytes`; `truncated` when any was left out.
+    public static func tracesData(_ rows: [[String?]], maxSpanBytes: Int) -> (json: String, truncated: Bool) {
+        var budget = maxSpanBytes
+        var truncated = false
         // resource text → scope (name, version) → spans, in first-seen order.
         var resources: [String] = []
         var scopes: [String: [ScopeKey]] = [:]
         var spans: [ScopeKey: [String]] = [:]
         for row in rows {
+            let text = span(row)
+            if text.utf8.count > budget {
+                truncated = true
+                break
+            }
+            budget -= text.utf8.count
             let resource = row[15] ?? "{}"
             let scope = ScopeKey(resource: resource, name: row[6] ?? "", version: row[7] ?? "")
             if scopes[resource] == nil {
@@ -27,7 +41,7 @@ public enum OTLPTraceWriter {
                 scopes[resource]!.append(scope)
                 spans[scope] = []
             }
-            spans[scope]!.append(span(row))
+            spans[scope]!.append(text)
         }
         var out = "{\"resourceSpans\":["
         for (i, resource) in resources.enumerated() {
@@ -50,7 +64,7 @@ public enum OTLPTraceWriter {
             }
             out += "]}"
         }
-        return out + "]}"
+        return (out + "]}", truncated)
     }
 
     private struct ScopeKey: Hashable {
