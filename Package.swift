@@ -168,7 +168,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "TracegateAppTests", dependencies: ["TracegateApp", "TracegateCore", "TracegateQuery"]),
-        .testTarget(name: "TracegateQueryTests", dependencies: ["TracegateQuery", "TracegateCore"]),
+        .testTarget(name: "TracegateQueryTests", dependencies: ["TracegateQuery", "TracegateExporters", "TracegateCore"]),
         .testTarget(
             name: "TracegateReceiversTests",
             dependencies: [

@@ -13,6 +13,7 @@ import hmac
 import json
 import signal
 import socket
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from e2e_helpers import (
     new_span_id,
     new_trace_id,
     run_tracegate,
+    to_yaml,
     wait_until,
 )
 
@@ -511,3 +513,45 @@ def test_conclude_after_root_notifies_a_complete_trace_soon_after_its_root(
     time.sleep(1.0)
     # The trace without its root waits the whole window.
     assert sink.delivered_trace_ids() == [complete_id]
+
+
+def test_include_spans_carries_every_span_and_truncates_past_max_body_size(
+        db: Database, gateway: GatewayLauncher, sink: NotificationSink) -> None:
+    gw = gateway.start(conclusion_config(db.dsn, sink.url, include=["spans"], max_body_size="4KiB"))
+    small_id, small = trace_with_children(3)
+    post(gw, small)
+    big_id, big = trace_with_children(40, name="GET /big")
+    post(gw, big)
+    wait_until(lambda: len(sink.delivered()) >= 2, 15, "both notifications")
+    bodies = {r.json["trace_id"]: r.json for r in sink.delivered()}
+
+    small_body = bodies[small_id]
+    assert small_body["spans_truncated"] is False and small_body["span_count"] == 4
+    resource_spans = small_body["spans"]["resourceSpans"]
+    assert [a["value"] for a in resource_spans[0]["resource"]["attributes"] if a["key"] == "service.name"] == [
+        {"stringValue": "checkout"}]
+    spans = [s for rs in resource_spans for ss in rs["scopeSpans"] for s in ss["spans"]]
+    sent = {(s.span_id.hex(), s.name) for s in small}
+    assert {(s["spanId"], s["name"]) for s in spans} == sent
+    assert all(s["traceId"] == small_id for s in spans)
+    child = next(s for s in spans if s["name"] == "child-0")
+    assert child["parentSpanId"] == small[0].span_id.hex()
+    assert child["startTimeUnixNano"] == str(small[1].start_time_unix_nano)
+
+    # 41 spans do not fit in 4 KiB: the first ones (by start) are kept, and the flag says so.
+    big_body = bodies[big_id]
+    assert big_body["span_count"] == 41 and big_body["spans_truncated"] is True
+    kept = [s for rs in big_body["spans"]["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]]
+    assert 0 < len(kept) < 41
+    # The budget counts the spans' own JSON; resource and scope wrappers add a little.
+    assert len(json.dumps(big_body["spans"], separators=(",", ":"))) <= 4096 + 300
+
+
+def test_include_spans_needs_the_postgres_store(tracegate_bin: str, tmp_path: Path) -> None:
+    config = conclusion_config(None, "http://127.0.0.1:9/hook", store="memory", include=["spans", "logs"])
+    path = tmp_path / "gw.yaml"
+    path.write_text(to_yaml(config))
+    r = subprocess.run([tracegate_bin, "validate", "--config", str(path)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "include[1]: unknown item 'logs'; known: spans" in r.stderr
+    assert "include: spans needs store: postgres (the memory store keeps summaries, not spans)" in r.stderr

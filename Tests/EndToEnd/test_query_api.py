@@ -265,12 +265,46 @@ def test_tracegate_query_serves_a_database_alone_and_read_only(db, gateway, trac
         assert get(base, f"/api/traces/{TRACE}").json() == envelope([expected_trace()], 1)
         # Its sessions are read-only: a function that tries to write (as SQL
         # smuggled through a request would) is refused by the server.
-        db.execute("CREATE OR REPLACE FUNCTION jaeger_trace(id bytea) RETURNS json LANGUAGE plpgsql AS "
-                   "$$ BEGIN CREATE TABLE smuggled (x int); RETURN '{}'::json; END $$")
-        r = get(base, f"/api/traces/{TRACE}")
+        db.execute("DROP FUNCTION service_graph(timestamptz, timestamptz)")
+        db.execute("CREATE FUNCTION service_graph(since timestamptz, until timestamptz) RETURNS TABLE (client text, "
+                   "server text, connection_type text, requests bigint, failed bigint) LANGUAGE plpgsql AS "
+                   "$$ BEGIN CREATE TABLE smuggled (x int); RETURN; END $$")
+        r = get(base, "/api/dependencies")
         assert r.status_code == 503 and "read-only transaction" in r.json()["errors"][0]["msg"], r.text
         assert db.scalar("SELECT to_regclass('smuggled') IS NULL")
     finally:
         proc.terminate()
         assert proc.wait(timeout=20) == 0
         log.close()
+
+
+def test_indexed_attributes_serve_tag_search_through_their_index(db, gateway) -> None:
+    config = query_config(db)
+    config["exporters"]["postgres"]["indexed_attributes"] = ["http.route", "host.name"]
+    gw = gateway.start(config)
+    store_trace(gw, db)
+    listed = db.query("SELECT key, index_name FROM tracegate_indexed_attributes ORDER BY key")
+    assert [k for k, _ in listed] == ["host.name", "http.route"]
+    index = dict(listed)["http.route"]
+    assert db.scalar("SELECT count(*) FROM pg_indexes WHERE indexname = %s", (index,)) == 1
+    # The partitions carry it too; a search on the key goes through it.
+    before = db.scalar("SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_user_indexes WHERE indexrelname LIKE 'trace_spans_%%' "
+                       "AND indexrelid IN (SELECT indexrelid FROM pg_inherits i JOIN pg_index x ON x.indexrelid = i.inhrelid "
+                       "WHERE i.inhparent = %s::regclass)", (index,))
+    # Enough other spans of the same service that the planner prefers the
+    # attribute index to walking the service's spans.
+    db.execute("""INSERT INTO trace_spans (trace_id, span_id, name, kind, service_name, start_time, end_time, duration_ns,
+                                           attributes, resource_attributes)
+                  SELECT decode(lpad(to_hex(g), 32, '0'), 'hex'), decode(lpad(to_hex(g), 16, '0'), 'hex'), 'GET /other', 2,
+                         'frontend', now() - interval '1 minute' * random(), now(), 1000000,
+                         jsonb_build_object('http.route', '/other/' || (g % 50)), '{"service.name": "frontend"}'
+                  FROM generate_series(1000, 30000) g""")
+    db.execute("ANALYZE trace_spans")
+    r = get(gw.query_url, "/api/traces?service=frontend&tags=" + requests.utils.quote('{"http.route":"/cart"}'))
+    assert [t["traceID"] for t in r.json()["data"]] == [TRACE]
+    assert get(gw.query_url, "/api/traces?service=frontend&tag=host.name:web-1").json()["data"][0]["traceID"] == TRACE
+
+    def scans() -> int:
+        return db.scalar("SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_user_indexes WHERE indexrelid IN "
+                         "(SELECT i.inhrelid FROM pg_inherits i WHERE i.inhparent = %s::regclass)", (index,))
+    wait_until(lambda: scans() > (before or 0), 10, "the statistics to count a scan of the attribute index")

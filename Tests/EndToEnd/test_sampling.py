@@ -123,3 +123,62 @@ def test_two_tier_topology_keeps_every_kept_trace_whole_and_drops_the_rest(db, g
     assert set(stored) == set(kept)
     for hex_id, trace in kept.items():
         assert stored[hex_id] == trace["spans"], f"trace {hex_id} arrived incomplete"
+
+
+def metric(metrics_url: str, name: str) -> float:
+    text = requests.get(metrics_url, timeout=5).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+def test_decision_wait_after_root_and_max_spans_per_trace(db, gateway):
+    """With a 30 s decision_wait: a trace is stored ~1 s after its root (SDK
+    order: children first, root last), a trace without a root still waits,
+    and a 300-span trace is decided at 100 spans with the rest following."""
+    import time
+
+    config = tail_tier_config(db.dsn)
+    config["processors"]["tail_sampling"].update(
+        {"decision_wait": "30s", "decision_wait_after_root": "1s", "max_spans_per_trace": 100,
+         "policies": [{"name": "all", "type": "always_sample"}]})
+    gw = gateway.start(config)
+    provider = TracerProvider(resource=Resource.create({"service.name": "shop"}))
+    # Exports of at most 50 spans: the big trace reaches the sampler in pieces.
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=gw.traces_url), schedule_delay_millis=50,
+                                                   max_export_batch_size=50))
+    tracer = provider.get_tracer("e2e")
+
+    with tracer.start_as_current_span("GET /cart") as root:
+        for i in range(3):
+            with tracer.start_as_current_span(f"child-{i}"):
+                pass
+        rooted = format(root.get_span_context().trace_id, "032x")
+    provider.force_flush()
+    sent = time.monotonic()
+
+    # A trace whose root never comes: parent ids name a span nobody sends.
+    orphan_ctx = api.set_span_in_context(api.NonRecordingSpan(api.SpanContext(
+        trace_id=0x0af7651916cd43dd8448eb211c80319c, span_id=0x00f067aa0ba902b7, is_remote=True,
+        trace_flags=api.TraceFlags(1))))
+    with tracer.start_as_current_span("orphan", context=orphan_ctx):
+        pass
+    # 300 spans of one trace under one root.
+    with tracer.start_as_current_span("batch job") as big:
+        for i in range(299):
+            with tracer.start_as_current_span(f"item-{i}"):
+                pass
+        big_id = format(big.get_span_context().trace_id, "032x")
+    provider.force_flush()
+
+    def stored(trace_id: str) -> int:
+        return db.scalar("SELECT count(*) FROM trace_spans WHERE trace_id = decode(%s, 'hex')", (trace_id,))
+
+    wait_until(lambda: stored(rooted) == 4, 10, "the rooted trace to be decided and stored")
+    assert time.monotonic() - sent < 8, "decided long after its root (decision_wait is 30 s)"
+    wait_until(lambda: stored(big_id) == 300, 10, "every span of the 300-span trace")
+    assert metric(gw.metrics_url, "tracegate_sampler_span_cap_decisions_total") == 1
+    # Decided once the export that reached 100 spans was held (exports carry
+    # up to 50); the rest followed the decision as late spans.
+    assert 150 <= metric(gw.metrics_url, "tracegate_sampler_late_spans_total") <= 200
+    # The rootless trace is still held (30 s of quiet not yet passed).
+    assert stored("0af7651916cd43dd8448eb211c80319c") == 0
+    provider.shutdown()

@@ -29,8 +29,13 @@ import Testing
 
     /// `section → component type → keys` from the tables of the reference.
     static func documentedKeys() throws -> [String: [String: Set<String>]] {
+        try documentedDefaults().mapValues { $0.mapValues { Set($0.keys) } }
+    }
+
+    /// `section → component type → key → default cell` from the tables of the reference.
+    static func documentedDefaults() throws -> [String: [String: [String: String]]] {
         let text = try String(contentsOfFile: docsPath, encoding: .utf8)
-        var out: [String: [String: Set<String>]] = [:]
+        var out: [String: [String: [String: String]]] = [:]
         var section = "", component = ""
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
             if line.hasPrefix("## ") {
@@ -40,7 +45,9 @@ import Testing
                 let rest = line[line.index(after: open)...]
                 component = String(rest.prefix { $0 != "`" })
             } else if line.hasPrefix("| `"), let key = line.dropFirst(3).split(separator: "`").first {
-                out[section, default: [:]][component, default: []].insert(String(key))
+                let cells = line.split(separator: "|", omittingEmptySubsequences: false)
+                let cell = cells.count > 2 ? cells[2].trimmingCharacters(in: .whitespaces) : ""
+                out[section, default: [:]][component, default: [:]][String(key)] = cell
             }
         }
         return out
@@ -74,6 +81,34 @@ import Testing
         #expect(documented.subtracting(code).sorted() == [], "keys in docs/configuration.md (## \(section), ### `\(type)`) that the code does not read")
     }
 
+    /// The `values` of a default cell (`` `30s` (off) `` → `30s`; a default
+    /// that depends on another key names each: `` `4317` with `otlp`, `4318` … ``).
+    static func defaultTokens(_ cell: String) -> [String] {
+        let parts = cell.split(separator: "`", omittingEmptySubsequences: false)
+        return stride(from: 1, to: parts.count, by: 2).map { parts[$0] == "\"\"" ? "" : String(parts[$0]) }
+    }
+
+    /// Every default a reader falls back to is the one docs/configuration.md
+    /// names, read with the key's own parser (`1m` and `60s` are the same).
+    @Test(arguments: components.map { "\($0.section)/\($0.type)" } + ["extensions/query"])
+    func componentDefaultsMatchTheReference(_ name: String) throws {
+        let (section, type) = (String(name.split(separator: "/")[0]), String(name.split(separator: "/")[1]))
+        let documented = try Self.documentedDefaults()[section]?[type] ?? [:]
+        let yaml = "\(section):\n  \(type): \(Self.samples[type] ?? "{}")\n"
+        let prefix = "\(section).\(type)."
+        var wrong: [String] = []
+        for (path, value) in TracegateConfig.askedDefaults(yaml: yaml) where path.hasPrefix(prefix) {
+            let key = String(path.dropFirst(prefix.count)).replacing(/\[\d+\]/, with: "[]")
+            guard let cell = documented[key] else { continue }  // a missing key is the other test's finding
+            // A required key's reader falls back to a placeholder it then refuses.
+            if cell.hasPrefix("required") { continue }
+            if !Self.defaultTokens(cell).contains(where: { value.matches($0) }) {
+                wrong.append("\(key): code \(value), docs \(cell)")
+            }
+        }
+        #expect(wrong.sorted() == [], "defaults in docs/configuration.md (## \(section), ### `\(type)`) that differ from the code")
+    }
+
     @Test func extensionKeysMatchTheReference() throws {
         let documented = Self.leaves(try Self.documentedKeys()["extensions"]?["query"] ?? [])
         let code = Self.codeKeys(section: "extensions", type: "query")
@@ -91,5 +126,14 @@ import Testing
         let documented = Self.leaves(try Self.documentedKeys()["service"]?[""] ?? [])
         #expect(code.subtracting(documented).sorted() == [], "service keys read by the code but missing from docs/configuration.md")
         #expect(documented.subtracting(code).sorted() == [], "service keys in docs/configuration.md that the code does not read")
+
+        let cells = try Self.documentedDefaults()["service"]?[""] ?? [:]
+        var wrong: [String] = []
+        for (path, value) in TracegateConfig.askedDefaults(yaml: yaml) where path.hasPrefix("service.") {
+            let key = String(path.dropFirst("service.".count))
+            guard let cell = cells[key], !cell.hasPrefix("required") else { continue }
+            if !Self.defaultTokens(cell).contains(where: { value.matches($0) }) { wrong.append("\(key): code \(value), docs \(cell)") }
+        }
+        #expect(wrong.sorted() == [], "service defaults in docs/configuration.md that differ from the code")
     }
 }

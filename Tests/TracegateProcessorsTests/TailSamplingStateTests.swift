@@ -74,6 +74,46 @@ import TracegateCore
         #expect(decidedAt == 10)
     }
 
+    /// One trace of 100,000 spans cannot hold the sampler: at 1,000 spans it
+    /// is decided on them, the rest follow, and a small trace beside it waits
+    /// out its decision wait as usual.
+    @Test func maxSpansPerTraceDecidesAHugeTraceAtOnce() {
+        var s = state([SamplingPolicy(name: "all", rule: .alwaysSample)]) { $0.maxSpansPerTrace = 1000; $0.numTraces = 10 }
+        _ = s.ingest(serviceBatch("api", [sampleSpan(id(2), 1)]), now: t(0))
+        var capped = 0, kept = 0, late = 0
+        for chunk in 0..<100 {
+            let spans = (0..<1000).map { i in sampleSpan(id(1), UInt64(chunk * 1000 + i + 1), parent: 1) }
+            let out = s.ingest(serviceBatch("api", spans), now: t(1))
+            capped += out.spanCapDecisions
+            kept += out.keptSpans
+            late += out.lateKeptSpans
+            #expect(out.earlyDecisions == 0)
+        }
+        #expect(capped == 1 && kept == 100_000 && late == 99_000)
+        #expect(s.tracesHeld == 1)
+        #expect(s.expire(now: t(4.9)).decisions.isEmpty)
+        #expect(s.expire(now: t(5.1)).decisions == [0])
+    }
+
+    /// With `decision_wait_after_root`, a trace whose root arrived is decided
+    /// that long after it even while its children keep the trace busy; a
+    /// trace without a root waits for quiet as before.
+    @Test func decisionWaitAfterRootDecidesSoonAfterTheRoot() {
+        var s = state([SamplingPolicy(name: "all", rule: .alwaysSample)], wait: .seconds(30)) {
+            $0.decisionWaitAfterRoot = .seconds(2)
+        }
+        _ = s.ingest(serviceBatch("api", [sampleSpan(id(1), 2, parent: 1)]), now: t(0))
+        _ = s.ingest(serviceBatch("api", [sampleSpan(id(2), 2, parent: 1)]), now: t(0))
+        _ = s.ingest(serviceBatch("api", [sampleSpan(id(1), 1)]), now: t(1))  // the root of trace 1
+        _ = s.ingest(serviceBatch("api", [sampleSpan(id(1), 3, parent: 1)]), now: t(2.5))
+        #expect(s.expire(now: t(2.9)).decisions.isEmpty)
+        let out = s.expire(now: t(3.1))
+        #expect(out.decisions == [0] && out.keptSpans == 3)
+        #expect(s.tracesHeld == 1)
+        #expect(s.expire(now: t(29.9)).decisions.isEmpty)
+        #expect(s.expire(now: t(30.1)).decisions == [0])
+    }
+
     @Test func lateSpansFollowTheDecision() {
         var s = state([SamplingPolicy(name: "errors", rule: .statusCode([.error]))])
         _ = s.ingest(serviceBatch("api", [sampleSpan(id(1), 1, status: .error), sampleSpan(id(2), 2)]), now: t(0))

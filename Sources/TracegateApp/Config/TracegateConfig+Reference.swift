@@ -12,4 +12,14 @@ extension TracegateConfig {
         }
         return diagnostics.askedPaths
     }
+
+    /// The defaults the readers fall back to, by key path, for the same YAML.
+    static func askedDefaults(yaml: String) -> [String: ConfigDefault] {
+        let diagnostics = ConfigDiagnostics(file: "reference.yaml", environment: [:])
+        var config = TracegateConfig()
+        if let root = ConfigMap.parse(yaml: yaml, diagnostics: diagnostics) {
+            config.read(root)
+        }
+        return diagnostics.askedDefaults
+    }
 }

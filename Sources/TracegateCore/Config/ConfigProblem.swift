@@ -40,6 +40,10 @@ public final class ConfigDiagnostics {
     /// set of keys the code knows, which a test compares with the reference
     /// in docs/configuration.md so the two cannot drift apart.
     public private(set) var askedPaths: Set<String> = []
+    /// The default each typed read (`duration(_:default:)`, …) fell back to,
+    /// by key path: the same test compares them with the reference's
+    /// default column.
+    public private(set) var askedDefaults: [String: ConfigDefault] = [:]
 
     public init(file: String, environment: [String: String]) {
         self.file = file
@@ -51,4 +55,27 @@ public final class ConfigDiagnostics {
     }
 
     func asked(_ path: String) { askedPaths.insert(path) }
+
+    func asked(_ path: String, default value: ConfigDefault) { askedDefaults[path] = value }
+}
+
+/// A default a reader passed, typed as the key is.
+public enum ConfigDefault: Sendable, Equatable {
+    case string(String)
+    case bool(Bool)
+    case int(Int)
+    case duration(Duration)
+    case byteSize(Int)
+
+    /// Whether the reference's text for the default (`30s`, `4MiB`, `true`,
+    /// `200000`, `info`) reads as this value under the key's own parser.
+    public func matches(_ text: String) -> Bool {
+        switch self {
+        case .string(let s): return text == s
+        case .bool(let b): return text == (b ? "true" : "false")
+        case .int(let i): return Int(text.filter { $0 != "_" }) == i
+        case .duration(let d): return DurationParser.parse(text) == d || (d == .zero && text == "0")
+        case .byteSize(let n): return ByteSizeParser.parse(text) == n
+        }
+    }
 }

@@ -98,14 +98,27 @@ public final class ConfigMap {
         return 0
     }
 
-    public func string(_ key: String, default def: String) -> String { value(key)?.string() ?? def }
-    public func string(_ key: String) -> String? { value(key)?.string() }
-    public func bool(_ key: String, default def: Bool) -> Bool { value(key)?.bool() ?? def }
-    public func int(_ key: String, default def: Int, range: ClosedRange<Int> = Int.min...Int.max) -> Int {
-        value(key)?.int(range: range) ?? def
+    public func string(_ key: String, default def: String) -> String {
+        diagnostics.asked(Self.join(path, key), default: .string(def))
+        return value(key)?.string() ?? def
     }
-    public func duration(_ key: String, default def: Duration) -> Duration { value(key)?.duration() ?? def }
-    public func byteSize(_ key: String, default def: Int) -> Int { value(key)?.byteSize() ?? def }
+    public func string(_ key: String) -> String? { value(key)?.string() }
+    public func bool(_ key: String, default def: Bool) -> Bool {
+        diagnostics.asked(Self.join(path, key), default: .bool(def))
+        return value(key)?.bool() ?? def
+    }
+    public func int(_ key: String, default def: Int, range: ClosedRange<Int> = Int.min...Int.max) -> Int {
+        diagnostics.asked(Self.join(path, key), default: .int(def))
+        return value(key)?.int(range: range) ?? def
+    }
+    public func duration(_ key: String, default def: Duration) -> Duration {
+        diagnostics.asked(Self.join(path, key), default: .duration(def))
+        return value(key)?.duration() ?? def
+    }
+    public func byteSize(_ key: String, default def: Int) -> Int {
+        diagnostics.asked(Self.join(path, key), default: .byteSize(def))
+        return value(key)?.byteSize() ?? def
+    }
     public func stringList(_ key: String) -> [(String, Int)]? { value(key)?.stringList() }
 
     /// Reports a problem about this mapping or one of its keys.

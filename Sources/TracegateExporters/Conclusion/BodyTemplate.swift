@@ -25,8 +25,9 @@ public struct BodyTemplate: Sendable, Equatable {
                 return .failure(Problem(description: "'{{' without a closing '}}'"))
             }
             let name = after[..<close.lowerBound].trimmingBlanks()
-            guard TraceConclusion.fieldNames.contains(name) else {
-                return .failure(Problem(description: "unknown field '\(name)'; fields: \(TraceConclusion.fieldNames.joined(separator: ", "))"))
+            let known = TraceConclusion.fieldNames + TraceConclusion.spanFieldNames
+            guard known.contains(name) else {
+                return .failure(Problem(description: "unknown field '\(name)'; fields: \(known.joined(separator: ", "))"))
             }
             parts.append(.field(name))
             rest = after[close.upperBound...]

@@ -82,6 +82,13 @@ public struct ConclusionExporterConfig: Sendable, Equatable {
     /// missing) concludes this long after its root span arrived, without
     /// waiting out `inactivity`; zero: off.
     public var concludeAfterRoot: Duration = .zero
+    /// `include`: what notifications carry beyond the summary: `spans` puts
+    /// the trace's stored spans (OTLP/JSON) in each one (postgres store).
+    public var includeSpans = false
+    /// `max_body_size`: with `include: [spans]`, the most bytes of spans one
+    /// request carries (split evenly among a batch's traces); spans past it
+    /// are left out and `spans_truncated` is true.
+    public var maxBodySize: Int = 4 << 20
 
     /// One configured request header.
     public struct Header: Sendable, Equatable {
@@ -162,6 +169,20 @@ public struct ConclusionExporterConfig: Sendable, Equatable {
         c.concludeAfterRoot = map.duration("conclude_after_root", default: c.concludeAfterRoot)
         if c.concludeAfterRoot < .zero { map.report("conclude_after_root", "must not be negative") }
         if c.concludeAfterRoot > c.inactivity { map.report("conclude_after_root", "must not be more than inactivity (\(c.inactivity)): it shortens the wait") }
+        if let list = map.stringList("include") {
+            for (i, (item, line)) in list.enumerated() {
+                if item == "spans" {
+                    c.includeSpans = true
+                } else {
+                    map.diagnostics.report(line: line, path: "\(map.path).include[\(i)]", "unknown item '\(item)'; known: spans")
+                }
+            }
+            if c.includeSpans && c.store == .memory {
+                map.report("include", "spans needs store: postgres (the memory store keeps summaries, not spans)")
+            }
+        }
+        c.maxBodySize = map.byteSize("max_body_size", default: c.maxBodySize)
+        if c.maxBodySize < 1024 { map.report("max_body_size", "must be at least 1KiB") }
         map.finish()
         return c
     }

@@ -370,7 +370,17 @@ final class PostgresConclusionStore: ConclusionStore, @unchecked Sendable {
         var group = group
         let begun = ContinuousClock.now
         for i in group.indices { _ = group[i].delivery.begin(now: begun) }
-        let outcome = sender.send(NotificationRequest.make(group.map(\.conclusion), config: config))
+        var conclusions = group.map(\.conclusion)
+        if config.includeSpans {
+            // Read at each attempt: a retry carries the spans stored by then.
+            let share = config.maxBodySize / max(1, conclusions.count)
+            for i in conclusions.indices {
+                let rows = try c.execute(
+                    StoredSpans.sql, parameters: ["{\(conclusions[i].traceID)}"], context: "reading the spans of a concluded trace")
+                (conclusions[i].spans, conclusions[i].spansTruncated) = OTLPTraceWriter.tracesData(rows, maxSpanBytes: share)
+            }
+        }
+        let outcome = sender.send(NotificationRequest.make(conclusions, config: config))
         if outcome == .delivered { metrics.attemptsDelivered.increment() } else { metrics.attemptsFailed.increment() }
         var rng = SystemRandomNumberGenerator()
         var dead: [String] = []

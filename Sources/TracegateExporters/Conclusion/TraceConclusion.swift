@@ -23,6 +23,12 @@ public struct TraceConclusion: Sendable, Equatable, Decodable {
     public var missingParents: [String]
     /// A second notification after late spans (`late_spans: renotify`).
     public var updated: Bool
+    /// With `include: [spans]`: the trace's stored spans as OTLP/JSON
+    /// `TracesData` (JSON text), attached at delivery; nil otherwise.
+    public var spans: String? = nil
+    /// With `include: [spans]`: whether spans were left out of `spans` to
+    /// keep the body within `max_body_size`.
+    public var spansTruncated = false
 
     enum CodingKeys: String, CodingKey {
         case traceID = "trace_id", rootName = "root_name", rootService = "root_service", services
@@ -30,11 +36,14 @@ public struct TraceConclusion: Sendable, Equatable, Decodable {
         case status, complete, missingParents = "missing_parents", updated
     }
 
-    /// The field names a body template may use, in the order of `json`.
+    /// The field names of every notification, in the order of `json`.
     public static let fieldNames = [
         "trace_id", "root_name", "root_service", "services", "span_count", "error_count", "start", "end",
         "duration_ms", "status", "complete", "missing_parents", "updated",
     ]
+
+    /// The fields `include: [spans]` adds (last in `json`); a body template may use them too.
+    public static let spanFieldNames = ["spans", "spans_truncated"]
 
     public init(
         traceID: String, rootName: String?, rootService: String?, services: [String], spanCount: Int, errorCount: Int,
@@ -72,13 +81,16 @@ public struct TraceConclusion: Sendable, Equatable, Decodable {
         case "complete": return complete ? "true" : "false"
         case "missing_parents": return JSONText.array(missingParents.map(JSONText.string))
         case "updated": return updated ? "true" : "false"
+        case "spans": return spans ?? "null"
+        case "spans_truncated": return spansTruncated ? "true" : "false"
         default: return nil
         }
     }
 
     /// The whole notification as a JSON object, keys in a fixed order.
     public var json: String {
-        "{" + Self.fieldNames.map { "\(JSONText.string($0)):\(jsonValue(of: $0)!)" }.joined(separator: ",") + "}"
+        let names = spans == nil ? Self.fieldNames : Self.fieldNames + Self.spanFieldNames
+        return "{" + names.map { "\(JSONText.string($0)):\(jsonValue(of: $0)!)" }.joined(separator: ",") + "}"
     }
 
     /// `2023-11-14T22:13:20.123456Z` for nanoseconds since the Unix epoch.

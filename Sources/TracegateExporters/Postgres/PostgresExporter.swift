@@ -91,6 +91,7 @@ public final class PostgresExporter: SpanExporter {
                     context: "checking schema version")
             }
         }
+        try AttributeIndex.ensure(config.indexedAttributes, connection)
         schemaChecked.withLock { $0 = true }
     }
 

@@ -20,6 +20,12 @@ public struct PostgresExporterConfig: Sendable, Equatable {
     public var partitionsAhead: Int = 3
     /// How often partitions are created ahead and retention is applied.
     public var maintenanceInterval: Duration = .seconds(3600)
+    /// Attribute keys searched often enough to index (`http.route`,
+    /// `user.id`): each gets an expression index on `trace_spans` over the
+    /// span's attribute, else its resource's, and the start time, created at
+    /// start if missing, and is listed in `tracegate_indexed_attributes` for
+    /// the query extension. Each costs ingest throughput (`make bench`).
+    public var indexedAttributes: [String] = []
     public var sendingQueue = SendingQueueConfig(numConsumers: 2, queueSize: 200_000)
     /// The system of record retries for as long as it takes by default
     /// (`max_elapsed_time: 0`): a full queue pushes back on clients instead.
@@ -45,6 +51,19 @@ public struct PostgresExporterConfig: Sendable, Equatable {
         c.partitionsAhead = map.int("partitions_ahead", default: c.partitionsAhead, range: 0...366)
         c.maintenanceInterval = map.duration("maintenance_interval", default: c.maintenanceInterval)
         if c.maintenanceInterval < .seconds(1) { map.report("maintenance_interval", "must be at least 1s") }
+        if let list = map.stringList("indexed_attributes") {
+            for (i, (key, line)) in list.enumerated() {
+                if !AttributeIndex.isPlainKey(key) {
+                    map.diagnostics.report(
+                        line: line, path: "\(map.path).indexed_attributes[\(i)]",
+                        "'\(key)' cannot be indexed: use letters, digits and . _ - : / only (at most 200 bytes)")
+                } else if c.indexedAttributes.contains(key) {
+                    map.diagnostics.report(line: line, path: "\(map.path).indexed_attributes[\(i)]", "\(key) is listed twice")
+                } else {
+                    c.indexedAttributes.append(key)
+                }
+            }
+        }
         c.sendingQueue = SendingQueueConfig.read(map.map("sending_queue"), defaults: c.sendingQueue)
         c.retry = RetryPolicy.read(map.map("retry_on_failure"), defaults: c.retry)
         map.finish()

@@ -13,6 +13,14 @@ public struct TailSamplingConfig: Sendable, Equatable {
     /// Estimated bytes held at once (see `SpanBatch.estimatedByteSize`); above
     /// it the oldest undecided traces are decided early.
     public var maxBytes: Int = 256 << 20
+    /// A trace holding this many spans is decided at once on them (later
+    /// spans follow the decision), so one huge trace cannot fill `num_traces`
+    /// or `max_bytes` and push others into early decisions; 0: no cap.
+    public var maxSpansPerTrace: Int = 0
+    /// A trace is decided this long after its root span (no parent) arrived,
+    /// without waiting for `decision_wait` of quiet; zero: off. SDKs export
+    /// the root last, so most traces are then decided soon after they end.
+    public var decisionWaitAfterRoot: Duration = .zero
     /// Kept decisions remembered for late spans (`decision_cache.sampled_cache_size`).
     public var sampledCacheSize: Int = 100_000
     /// Dropped decisions remembered for late spans (`decision_cache.non_sampled_cache_size`).
@@ -31,6 +39,9 @@ public struct TailSamplingConfig: Sendable, Equatable {
         c.maxTraceDuration = map.duration("max_trace_duration", default: c.maxTraceDuration)
         c.numTraces = map.int("num_traces", default: c.numTraces, range: 1...100_000_000)
         c.maxBytes = map.byteSize("max_bytes", default: c.maxBytes)
+        c.maxSpansPerTrace = map.int("max_spans_per_trace", default: c.maxSpansPerTrace, range: 0...100_000_000)
+        c.decisionWaitAfterRoot = map.duration("decision_wait_after_root", default: c.decisionWaitAfterRoot)
+        if c.decisionWaitAfterRoot < .zero { map.report("decision_wait_after_root", "must not be negative") }
         let cache = map.map("decision_cache")
         c.sampledCacheSize = cache.int("sampled_cache_size", default: c.sampledCacheSize, range: 0...100_000_000)
         c.nonSampledCacheSize = cache.int("non_sampled_cache_size", default: c.nonSampledCacheSize, range: 0...100_000_000)
@@ -38,6 +49,9 @@ public struct TailSamplingConfig: Sendable, Equatable {
         c.policyAttribute = map.string("policy_attribute", default: c.policyAttribute)
         if c.decisionWait <= .zero { map.report("decision_wait", "must be greater than zero") }
         if c.maxTraceDuration < c.decisionWait { map.report("max_trace_duration", "must be at least decision_wait") }
+        if c.decisionWaitAfterRoot > c.maxTraceDuration {
+            map.report("decision_wait_after_root", "must not be more than max_trace_duration (\(c.maxTraceDuration))")
+        }
         if c.maxBytes <= 0 { map.report("max_bytes", "must be greater than zero") }
         if let list = map.value("policies")?.mapList() {
             c.policies = readPolicies(list)

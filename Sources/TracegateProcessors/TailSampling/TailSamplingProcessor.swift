@@ -46,9 +46,13 @@ public final class TailSamplingProcessor: SpanConsumer, Service {
 
     public func run() async throws {
         for await _ in wakeups.cancelOnGracefulShutdown() {
-            while let deadline = state.withLock({ $0.nextWake() }) {
+            while var deadline = state.withLock({ $0.nextWake() }) {
+                // A root span arriving meanwhile may set a deadline earlier
+                // than this one, but never earlier than its arrival plus
+                // decision_wait_after_root: waking that often misses none.
+                if config.decisionWaitAfterRoot > .zero { deadline = min(deadline, .now + config.decisionWaitAfterRoot) }
                 do {
-                    try await cancelWhenGracefulShutdown {
+                    try await cancelWhenGracefulShutdown { [deadline] in
                         try await Task.sleep(until: deadline, clock: .continuous)
                     }
                 } catch {
@@ -76,6 +80,7 @@ struct TailSamplingMetrics: Sendable {
     private let keptByPolicy: [Counter]
     private let dropped: Counter
     private let early: Counter
+    private let spanCap: Counter
     private let lateKept: Counter
     private let lateDropped: Counter
     private let held: Gauge
@@ -88,6 +93,7 @@ struct TailSamplingMetrics: Sendable {
         dropped = Counter(
             label: "tracegate_sampler_decisions_total", dimensions: [("processor", processor), ("policy", ""), ("decision", "not_sampled")])
         early = Counter(label: "tracegate_sampler_early_decisions_total", dimensions: [("processor", processor)])
+        spanCap = Counter(label: "tracegate_sampler_span_cap_decisions_total", dimensions: [("processor", processor)])
         lateKept = Counter(label: "tracegate_sampler_late_spans_total", dimensions: [("processor", processor), ("decision", "sampled")])
         lateDropped = Counter(label: "tracegate_sampler_late_spans_total", dimensions: [("processor", processor), ("decision", "not_sampled")])
         held = Gauge(label: "tracegate_sampler_traces_held", dimensions: [("processor", processor)])
@@ -99,6 +105,7 @@ struct TailSamplingMetrics: Sendable {
             if let i = decision { keptByPolicy[i].increment() } else { dropped.increment() }
         }
         if out.earlyDecisions > 0 { early.increment(by: Int64(out.earlyDecisions)) }
+        if out.spanCapDecisions > 0 { spanCap.increment(by: Int64(out.spanCapDecisions)) }
         if out.lateKeptSpans > 0 { lateKept.increment(by: Int64(out.lateKeptSpans)) }
         if out.lateDroppedSpans > 0 { lateDropped.increment(by: Int64(out.lateDroppedSpans)) }
         held.record(heldNow)

@@ -6,7 +6,9 @@ import TracegateCore
 /// `now` and keeps it behind a mutex; tests pass made-up instants.
 ///
 /// A trace is decided when no span of it has arrived for `decision_wait`, or
-/// `max_trace_duration` after its first span, whichever comes first; when the
+/// `max_trace_duration` after its first span, or `decision_wait_after_root`
+/// after its root span, whichever comes first; at once when it holds
+/// `max_spans_per_trace` spans; when the
 /// trace count or the byte estimate goes over its bound, the oldest traces
 /// (by first arrival) are decided early on what has arrived. Nothing is
 /// dropped without a decision.
@@ -23,6 +25,8 @@ public struct TailSamplingState: Sendable {
         public var decisions: [Int?] = []
         /// Traces decided early because a memory bound was reached.
         public var earlyDecisions = 0
+        /// Traces decided at once because they reached `max_spans_per_trace`.
+        public var spanCapDecisions = 0
         /// Spans that arrived after their trace was kept (passed on).
         public var lateKeptSpans = 0
         /// Spans that arrived after their trace was dropped (given back).
@@ -40,6 +44,8 @@ public struct TailSamplingState: Sendable {
         var bytes: Int
         var firstArrival: ContinuousClock.Instant
         var sequence: UInt64
+        /// When its root span arrived (`decision_wait_after_root`).
+        var rootArrival: ContinuousClock.Instant?
     }
 
     public let config: TailSamplingConfig
@@ -75,26 +81,37 @@ public struct TailSamplingState: Sendable {
     /// the others are held and move their trace's deadline.
     public mutating func ingest(_ batch: SpanBatch, now: ContinuousClock.Instant) -> Output {
         var out = Output()
+        let watchRoots = config.decisionWaitAfterRoot > .zero
         for (id, piece, count) in Self.splitByTrace(batch) {
+            let hasRoot = watchRoots && piece.resourceSpans.contains { $0.scopeSpans.contains { $0.spans.contains { $0.parentSpanID == nil } } }
             if var trace = traces[id] {
                 let bytes = piece.estimatedByteSize
                 trace.batch.append(contentsOf: piece)
                 trace.spanCount += count
                 trace.bytes += bytes
                 bytesHeld += bytes
-                timers.schedule(id, at: min(now + config.decisionWait, trace.firstArrival + config.maxTraceDuration))
+                if hasRoot && trace.rootArrival == nil { trace.rootArrival = now }
                 traces[id] = trace
+                timers.schedule(id, at: deadline(trace, now: now))
             } else if let decision = cache.lookup(id) {
                 if decision == nil { out.lateDroppedSpans += count } else { out.lateKeptSpans += count }
                 emit(piece, count: count, policy: decision, into: &out)
+                continue
             } else {
                 let bytes = piece.estimatedByteSize
-                traces[id] = PendingTrace(batch: piece, spanCount: count, bytes: bytes, firstArrival: now, sequence: nextSequence)
+                let trace = PendingTrace(
+                    batch: piece, spanCount: count, bytes: bytes, firstArrival: now, sequence: nextSequence,
+                    rootArrival: hasRoot ? now : nil)
+                traces[id] = trace
                 arrivals.append((id, nextSequence))
                 nextSequence += 1
                 bytesHeld += bytes
-                timers.schedule(id, at: now + config.decisionWait)
+                timers.schedule(id, at: deadline(trace, now: now))
                 out.startedTraces += 1
+            }
+            if config.maxSpansPerTrace > 0, let held = traces[id], held.spanCount >= config.maxSpansPerTrace {
+                decide(id, now: now, into: &out)
+                out.spanCapDecisions += 1
             }
         }
         while traces.count > config.numTraces || bytesHeld > config.maxBytes, let oldest = popOldest() {
@@ -102,6 +119,14 @@ public struct TailSamplingState: Sendable {
             out.earlyDecisions += 1
         }
         return out
+    }
+
+    /// `decision_wait` after the last span, at most `max_trace_duration` after
+    /// the first, and with a root seen at most `decision_wait_after_root` after it.
+    private func deadline(_ trace: PendingTrace, now: ContinuousClock.Instant) -> ContinuousClock.Instant {
+        var at = min(now + config.decisionWait, trace.firstArrival + config.maxTraceDuration)
+        if let root = trace.rootArrival { at = min(at, root + config.decisionWaitAfterRoot) }
+        return at
     }
 
     /// Decides the traces whose deadline has passed.

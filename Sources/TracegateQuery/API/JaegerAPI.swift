@@ -91,16 +91,23 @@ struct JaegerAPI: Sendable {
 
     private func trace(id: String) async throws -> QueryResponse {
         let hex = try Self.traceID(id)
-        let rows = try await database.rows("SELECT jaeger_trace(decode($1, 'hex'))::text", [hex])
-        guard let json = rows.first?[0] else { throw QueryFailure.notFound("trace not found") }
+        guard let json = try await traces([hex]).first else { throw QueryFailure.notFound("trace not found") }
         return .data("[" + json + "]", total: 1)
+    }
+
+    /// The traces of `ids` that have stored spans, in Jaeger's model, in the order asked.
+    private func traces(_ ids: [String]) async throws -> [String] {
+        if ids.isEmpty { return [] }
+        let rows = try await database.rows(StoredSpans.sql, [PostgresClient.arrayLiteral(ids)])
+        let built = JaegerTraceWriter.traces(rows)
+        return ids.compactMap { built[$0] }
     }
 
     private func otlpTrace(id: String) async throws -> QueryResponse {
         let hex = try Self.traceID(id)
-        let rows = try await database.rows("SELECT otlp_trace(decode($1, 'hex'))::text", [hex])
-        guard let json = rows.first?[0] else { throw QueryFailure.notFound("trace not found") }
-        return .json("{\"result\":" + json + "}")
+        let rows = try await database.rows(StoredSpans.sql, [PostgresClient.arrayLiteral([hex])])
+        if rows.isEmpty { throw QueryFailure.notFound("trace not found") }
+        return .json("{\"result\":" + OTLPTraceWriter.tracesData(rows) + "}")
     }
 
     private func traceState(id: String) async throws -> QueryResponse {
@@ -151,13 +158,7 @@ struct JaegerAPI: Sendable {
                 scan *= 10
             }
         }
-        if ids.isEmpty { return .data("[]", total: 0) }
-        let rows = try await database.rows(
-            """
-            SELECT jaeger_trace(decode(u.id, 'hex'))::text
-            FROM unnest($1::text[]) WITH ORDINALITY AS u(id, n) ORDER BY u.n
-            """, [PostgresClient.arrayLiteral(ids)])
-        let traces = rows.compactMap { $0[0] }
+        let traces = try await traces(ids)
         return .data("[" + traces.joined(separator: ",") + "]", total: traces.count)
     }
 

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import TracegateCore
+import TracegateExporters
 
 /// The parameters of `GET /api/traces`, checked, and the SQL finding the
 /// newest traces with a span that matches them all (Jaeger's semantics: the
@@ -128,8 +129,8 @@ struct TraceSearch: Sendable, Equatable {
         if let statusCode { conditions.append("s.status_code = \(statusCode)") }
         if let statusMessage { conditions.append("s.status_message = \(p(statusMessage))") }
         for tag in tags {
-            if indexedKeys.contains(tag.key), IndexedAttributes.isPlainKey(tag.key) {
-                conditions.append("\(IndexedAttributes.expression(tag.key, table: "s")) = \(p(tag.value))")
+            if indexedKeys.contains(tag.key), AttributeIndex.isPlainKey(tag.key) {
+                conditions.append("\(AttributeIndex.expression(tag.key, table: "s")) = \(p(tag.value))")
             } else {
                 let k = p(tag.key)
                 conditions.append("coalesce(s.attributes->>\(k), s.resource_attributes->>\(k)) = \(p(tag.value))")
@@ -213,21 +214,5 @@ actor IndexedAttributes {
         }
         readAt = .now
         return cached
-    }
-
-    /// The indexed expression: the span's attribute, else its resource's.
-    static func expression(_ key: String, table: String) -> String {
-        precondition(isPlainKey(key))
-        return "coalesce(\(table).attributes->>'\(key)', \(table).resource_attributes->>'\(key)')"
-    }
-
-    /// Keys that can be written into SQL as they are: letters, digits and `._-:/`.
-    static func isPlainKey(_ key: String) -> Bool {
-        !key.isEmpty && key.utf8.count <= 200
-            && key.utf8.allSatisfy { c in
-                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(c) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(c)
-                    || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c) || c == UInt8(ascii: ".") || c == UInt8(ascii: "_")
-                    || c == UInt8(ascii: "-") || c == UInt8(ascii: ":") || c == UInt8(ascii: "/")
-            }
     }
 }

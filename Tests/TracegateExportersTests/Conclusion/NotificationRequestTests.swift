@@ -49,6 +49,16 @@ import Testing
         #expect(String(decoding: single.body, as: UTF8.self).hasPrefix("["))
     }
 
+    @Test func includedSpansComeLastAndTemplatesMayUseThem() throws {
+        var c = sampleConclusion()
+        c.spans = #"{"resourceSpans":[]}"#
+        c.spansTruncated = true
+        let text = String(decoding: NotificationRequest.make([c], config: config()).body, as: UTF8.self)
+        #expect(text.hasSuffix(#","updated":false,"spans":{"resourceSpans":[]},"spans_truncated":true}"#))
+        let template = try BodyTemplate.parse(#"{"id": {{trace_id}}, "otlp": {{spans}}, "cut": {{spans_truncated}}}"#).get()
+        #expect(template.render(c) == #"{"id": "0123456789abcdef0123456789abcdef", "otlp": {"resourceSpans":[]}, "cut": true}"#)
+    }
+
     @Test func aBodyTemplateReplacesFieldsWithJSONValues() throws {
         let template = try BodyTemplate.parse(#"{"id": {{trace_id}}, "n": {{ span_count }}, "root": {{root_name}}}"#).get()
         let request = NotificationRequest.make([sampleConclusion()], config: config { $0.bodyTemplate = template })
