@@ -2,7 +2,7 @@
 // paths (/search, /trace/{id}, /trace/{a}...{b}, /dependencies) plus /compare.
 
 import { saveToken, savedToken } from "./api.js";
-import { clear, h, message, normalizeTraceID } from "./dom.js";
+import { clear, h, markReady, message, normalizeTraceID } from "./dom.js";
 import { renderSearch } from "./search.js";
 import { renderTrace } from "./trace.js";
 import { renderCompare } from "./compare.js";
@@ -30,19 +30,28 @@ function route() {
   };
   const path = location.pathname.replace(/\/+$/, "") || "/";
   clear(main);
+  delete document.body.dataset.ready;
   markNav(path);
   let page;
+  let name = "notfound";
   let m;
   if (path === "/" || path === "/search") {
     page = renderSearch(main, ctx);
+    name = "search";
   } else if ((m = /^\/trace\/([^/]+)\.\.\.([^/]+)$/.exec(path))) {
     page = renderCompare(main, ctx, decodeURIComponent(m[1]), decodeURIComponent(m[2]));
+    name = "compare";
   } else if ((m = /^\/trace\/([^/]+)$/.exec(path))) {
+    // Marks itself ready once the waterfall is drawn, before the state comes;
+    // marked again (the same) when everything, the state too, is in.
     page = renderTrace(main, ctx, decodeURIComponent(m[1]));
+    name = "trace";
   } else if (path === "/compare") {
     page = renderCompare(main, ctx, ctx.params.get("a") || "", ctx.params.get("b") || "");
+    name = "compare";
   } else if (path === "/dependencies") {
     page = renderDependencies(main, ctx);
+    name = "dependencies";
   } else {
     document.title = "Not found · Tracegate";
     main.appendChild(h("h1", null, "Page not found"));
@@ -51,6 +60,8 @@ function route() {
   Promise.resolve(page).catch((e) => {
     if (!ctx.isCurrent()) return;
     main.appendChild(message(e && e.message ? e.message : String(e)));
+  }).finally(() => {
+    markReady(name, ctx.isCurrent);
   });
 }
 

@@ -151,6 +151,17 @@ export function serviceChip(name, count) {
     count === undefined ? null : h("span", { class: "chip-count" }, String(count)));
 }
 
+/**
+ * Marks the page as drawn: `<body data-ready="trace">` once the frame with
+ * the page's content has been produced (the next animation frame, then the
+ * task after it). Benchmarks and tests wait for it; the router clears it.
+ */
+export function markReady(page, isCurrent) {
+  requestAnimationFrame(() => setTimeout(() => {
+    if (isCurrent()) document.body.dataset.ready = page;
+  }));
+}
+
 /** A message box for an error or an empty result. */
 export function message(text, kind = "error") {
   return h("div", { class: `message ${kind}`, role: kind === "error" ? "alert" : "status" }, text);

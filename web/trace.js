@@ -4,7 +4,8 @@
 
 import { ApiError, fetchOTLPTrace, fetchTrace, fetchTraceState } from "./api.js";
 import {
-  clear, fmtAgo, fmtDuration, fmtTime, fmtValue, h, message, normalizeTraceID, plural, serviceChip, serviceColor,
+  clear, fmtAgo, fmtDuration, fmtTime, fmtValue, h, markReady, message, normalizeTraceID, plural, serviceChip,
+  serviceColor,
 } from "./dom.js";
 import { buildTrace, criticalPath, selfTime, tagValue } from "./model.js";
 
@@ -44,6 +45,7 @@ export async function renderTrace(main, ctx, rawID) {
   } else {
     main.appendChild(new TraceView(model, traceID, ctx).element);
   }
+  markReady("trace", ctx.isCurrent);
   const state = await statePromise;
   if (!ctx.isCurrent()) return;
   fillState(stateBox, state);

@@ -229,6 +229,8 @@ def test_trace_page_shows_every_span_and_details(shop: Shop, desktop: Browser) -
     b = desktop
     with b.page("trace-a"):
         b.open(f"/trace/{shop.trace_a}")
+        # What bench/query_bench.py waits for: every row drawn.
+        b.wait_css('body[data-ready="trace"]')
         rows = b.wait_css(".wf-row", count=SPANS_A)
         assert b.find("#trace-name").text == "frontend: GET /cart"
         assert b.find("#trace-span-count").text == str(SPANS_A)
@@ -450,6 +452,7 @@ def test_dependencies_edge_frontend_to_checkout(shop: Shop, desktop: Browser) ->
     b = desktop
     with b.page("dependencies"):
         b.open("/dependencies?lookback=1h")
+        b.wait_css('body[data-ready="dependencies"]')
         tr = b.wait_css('#deps-table tr[data-parent="frontend"][data-child="checkout"]')[0]
         assert tr.find_element("css selector", ".calls").text == "2"
         assert tr.find_element("css selector", ".errors").text == "0"

@@ -507,7 +507,7 @@ table.kv td.type-bool, table.kv td.type-int64, table.kv td.type-float64 { color:
 // paths (/search, /trace/{id}, /trace/{a}...{b}, /dependencies) plus /compare.
 
 import { saveToken, savedToken } from "./api.js";
-import { clear, h, message, normalizeTraceID } from "./dom.js";
+import { clear, h, markReady, message, normalizeTraceID } from "./dom.js";
 import { renderSearch } from "./search.js";
 import { renderTrace } from "./trace.js";
 import { renderCompare } from "./compare.js";
@@ -535,19 +535,28 @@ function route() {
   };
   const path = location.pathname.replace(/\/+$/, "") || "/";
   clear(main);
+  delete document.body.dataset.ready;
   markNav(path);
   let page;
+  let name = "notfound";
   let m;
   if (path === "/" || path === "/search") {
     page = renderSearch(main, ctx);
+    name = "search";
   } else if ((m = /^\/trace\/([^/]+)\.\.\.([^/]+)$/.exec(path))) {
     page = renderCompare(main, ctx, decodeURIComponent(m[1]), decodeURIComponent(m[2]));
+    name = "compare";
   } else if ((m = /^\/trace\/([^/]+)$/.exec(path))) {
+    // Marks itself ready once the waterfall is drawn, before the state comes;
+    // marked again (the same) when everything, the state too, is in.
     page = renderTrace(main, ctx, decodeURIComponent(m[1]));
+    name = "trace";
   } else if (path === "/compare") {
     page = renderCompare(main, ctx, ctx.params.get("a") || "", ctx.params.get("b") || "");
+    name = "compare";
   } else if (path === "/dependencies") {
     page = renderDependencies(main, ctx);
+    name = "dependencies";
   } else {
     document.title = "Not found · Tracegate";
     main.appendChild(h("h1", null, "Page not found"));
@@ -556,6 +565,8 @@ function route() {
   Promise.resolve(page).catch((e) => {
     if (!ctx.isCurrent()) return;
     main.appendChild(message(e && e.message ? e.message : String(e)));
+  }).finally(() => {
+    markReady(name, ctx.isCurrent);
   });
 }
 
@@ -1215,6 +1226,17 @@ export function serviceChip(name, count) {
     h("span", { class: "swatch", style: { backgroundColor: serviceColor(name) }, "aria-hidden": "true" }),
     h("span", { class: "chip-name" }, name),
     count === undefined ? null : h("span", { class: "chip-count" }, String(count)));
+}
+
+/**
+ * Marks the page as drawn: `<body data-ready="trace">` once the frame with
+ * the page's content has been produced (the next animation frame, then the
+ * task after it). Benchmarks and tests wait for it; the router clears it.
+ */
+export function markReady(page, isCurrent) {
+  requestAnimationFrame(() => setTimeout(() => {
+    if (isCurrent()) document.body.dataset.ready = page;
+  }));
 }
 
 /** A message box for an error or an empty result. */
@@ -1983,7 +2005,8 @@ function scatterPlot(summaries, width) {
 
 import { ApiError, fetchOTLPTrace, fetchTrace, fetchTraceState } from "./api.js";
 import {
-  clear, fmtAgo, fmtDuration, fmtTime, fmtValue, h, message, normalizeTraceID, plural, serviceChip, serviceColor,
+  clear, fmtAgo, fmtDuration, fmtTime, fmtValue, h, markReady, message, normalizeTraceID, plural, serviceChip,
+  serviceColor,
 } from "./dom.js";
 import { buildTrace, criticalPath, selfTime, tagValue } from "./model.js";
 
@@ -2023,6 +2046,7 @@ export async function renderTrace(main, ctx, rawID) {
   } else {
     main.appendChild(new TraceView(model, traceID, ctx).element);
   }
+  markReady("trace", ctx.isCurrent);
   const state = await statePromise;
   if (!ctx.isCurrent()) return;
   fillState(stateBox, state);
