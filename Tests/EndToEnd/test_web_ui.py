@@ -25,7 +25,15 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from browser import Browser
-from e2e_helpers import GatewayLauncher, fresh_database, gateway_config, wait_until
+from e2e_helpers import (
+    GatewayLauncher,
+    fresh_database,
+    gateway_config,
+    make_request,
+    make_spans,
+    new_trace_id,
+    wait_until,
+)
 
 HOSTILE = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
 MS = 1_000_000  # ns
@@ -36,6 +44,8 @@ MS = 1_000_000  # ns
 # with two SELECT carts.
 SPANS_A = 7
 SPANS_B = 6
+# More than the waterfall puts in the document at once (ALL_ROWS in trace.js).
+SPANS_BIG = 2000
 
 
 @dataclass
@@ -44,6 +54,7 @@ class Shop:
     query_url: str
     trace_a: str
     trace_b: str
+    trace_big: str
 
 
 def send_traces(traces_url: str) -> tuple[str, str]:
@@ -125,13 +136,17 @@ def shop(tracegate_bin: str, pg_dsn: str, tmp_path_factory: pytest.TempPathFacto
             wait_until(answers, 20, f"the query extension at {query_url}\n{gw.log_tail()}", interval=0.2)
 
             trace_a, trace_b = send_traces(gw.traces_url)
+            big_id = new_trace_id()
+            big = make_request(make_spans(SPANS_BIG, trace_id=big_id, name="big", start_ns=time.time_ns() - 60_000 * MS),
+                               service_name="batch")
+            assert gw.post(big.SerializeToString()).status_code == 200
 
             def stored(trace_id: str, spans: int) -> bool:
                 r = api(query_url, f"/api/traces/{trace_id}")
                 return r.status_code == 200 and len(r.json()["data"][0]["spans"]) == spans
-            wait_until(lambda: stored(trace_a, SPANS_A) and stored(trace_b, SPANS_B), 30,
-                       "both traces served by /api/traces/{id}", interval=0.2)
-            yield Shop(gw.url, query_url, trace_a, trace_b)
+            wait_until(lambda: stored(trace_a, SPANS_A) and stored(trace_b, SPANS_B) and stored(big_id.hex(), SPANS_BIG),
+                       30, "the traces served by /api/traces/{id}", interval=0.2)
+            yield Shop(gw.url, query_url, trace_a, trace_b, big_id.hex())
         finally:
             failures = launcher.stop_all()
         if failures:
@@ -284,6 +299,36 @@ def test_trace_page_shows_every_span_and_details(shop: Shop, desktop: Browser) -
         assert len([r for r in b.find_all(".wf-row") if r.is_displayed()]) == 1
         toggle.send_keys(Keys.SPACE)
         assert len([r for r in b.find_all(".wf-row") if r.is_displayed()]) == SPANS_A
+        assert not b.script_errors(), b.script_errors()
+
+
+def test_big_trace_draws_the_rows_around_the_viewport(shop: Shop, desktop: Browser) -> None:
+    b = desktop
+
+    def focused_op() -> str | None:
+        return b.js("const r = document.activeElement.closest('.wf-row'); return r && r.querySelector('.op').textContent")
+
+    with b.page("big-trace"):
+        b.open(f"/trace/{shop.trace_big}")
+        b.wait_css('body[data-ready="trace"]')
+        assert b.find("#trace-span-count").text == str(SPANS_BIG)
+        drawn = len(b.find_all(".wf-row"))
+        assert 0 < drawn < 200, f"{drawn} rows in the document"
+        # The rows left out still take their room: the page scrolls as far.
+        height = b.js("return document.getElementById('waterfall-rows').getBoundingClientRect().height")
+        assert abs(height - SPANS_BIG * 30) <= 30, height
+        b.find(".wf-row .span-btn").send_keys(Keys.END)
+        b.wait_for(lambda: focused_op() == f"big-{SPANS_BIG - 1}", "the last row focused")
+        b.driver.switch_to.active_element.send_keys(Keys.ENTER)
+        b.wait_for(lambda: b.find("#detail-title").text == f"big-{SPANS_BIG - 1}", "the last span's details")
+        b.driver.switch_to.active_element.send_keys(Keys.HOME)
+        b.wait_for(lambda: focused_op() == "big-0", "the first row focused again")
+        b.js("window.scrollTo(0, document.body.scrollHeight / 2)")
+        b.wait_for(lambda: any(r.find_element("css selector", ".op").text == f"big-{SPANS_BIG // 2}"
+                               for r in b.find_all(".wf-row") if r.is_displayed()), "the middle rows after scrolling")
+        b.js("window.scrollTo(0, 0)")
+        b.wait_css(".wf-row button.toggle")[0].click()
+        b.wait_css(".wf-row", count=1)
         assert not b.script_errors(), b.script_errors()
 
 

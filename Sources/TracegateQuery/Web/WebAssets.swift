@@ -334,12 +334,9 @@ thead th { font-size: .8rem; color: var(--muted); font-weight: 600; border-botto
 .tick-label.first { transform: none; }
 .tick-label.last { transform: translateX(-100%); }
 
-.wf-row {
-  border-bottom: 1px solid var(--line-soft); min-height: 1.9rem;
-  /* Rows out of sight are neither laid out nor painted: a 10,000-span trace
-     took 2.7 s of layout per change without this. */
-  content-visibility: auto; contain-intrinsic-size: auto 1.9rem;
-}
+/* A fixed height (ROW_HEIGHT in trace.js): a big trace's rows are drawn
+   only around the viewport, between spacers of the same arithmetic. */
+.wf-row { border-bottom: 1px solid var(--line-soft); height: 30px; }
 .wf-row:hover { background: #f5f8fc; }
 .wf-row.selected { background: var(--accent-soft); }
 .wf-row.error .wf-label { box-shadow: inset 3px 0 0 var(--error); }
@@ -2110,6 +2107,9 @@ function fillState(box, result) {
 // ------------------------------------------------------------------ waterfall
 
 const TICKS = [0, 0.25, 0.5, 0.75, 1];
+const ALL_ROWS = 1500; // up to this many rows are all in the document
+const ROW_HEIGHT = 30; // px: .wf-row's height in app.css
+const OVERSCAN = 30; // rows drawn beyond each edge of the viewport
 
 // The parts of a waterfall row that are the same in every row.
 const ROW_TEMPLATE = h("div", { class: "wf-row", role: "listitem" },
@@ -2132,13 +2132,18 @@ class TraceView {
     this.ctx = ctx;
     this.critical = criticalPath(model);
     this.collapsed = new Set();
-    this.rows = new Map(); // node → {row, toggle, button}
+    this.rows = new Map(); // node → {row, toggle, button, closed}, made when first shown
+    this.visible = model.nodes; // the rows not folded away, in display order
+    this.shown = []; // the rows in the document now
+    this.range = [0, 0];
     this.selected = null;
     this.otlpLinks = null; // Promise of Map, fetched when a span with links is opened
 
     this.detail = h("aside", { class: "detail", id: "span-detail", "aria-label": "Span details", hidden: true, tabindex: "-1" });
     this.detail.addEventListener("keydown", (e) => { if (e.key === "Escape") this.closeDetail(); });
-    this.rowsBox = h("div", { class: "wf-rows", id: "waterfall-rows", role: "list" });
+    this.topPad = h("div", { class: "wf-pad", "aria-hidden": "true" });
+    this.bottomPad = h("div", { class: "wf-pad", "aria-hidden": "true" });
+    this.rowsBox = h("div", { class: "wf-rows", id: "waterfall-rows", role: "list" }, this.topPad, this.bottomPad);
     this.rowsBox.addEventListener("keydown", (e) => this.onKey(e));
     this.rowsBox.addEventListener("click", (e) => this.onClick(e));
     this.nodeOfRow = new Map(); // row element → node
@@ -2163,9 +2168,21 @@ class TraceView {
         fmtDuration(f * model.duration))));
     const head = h("div", { class: "wf-head" }, h("div", { class: "wf-label-head" }, "Service · operation"), axis);
 
-    const frag = document.createDocumentFragment();
-    for (const node of model.nodes) frag.appendChild(this.makeRow(node));
-    this.rowsBox.appendChild(frag);
+    this.renderRows(true);
+    // Windowed rows follow the page's scrolling; the listeners go with the page.
+    let queued = false;
+    const onScroll = () => {
+      if (!ctx.isCurrent()) {
+        window.removeEventListener("scroll", onScroll);
+        window.removeEventListener("resize", onScroll);
+        return;
+      }
+      if (queued) return;
+      queued = true;
+      requestAnimationFrame(() => { queued = false; this.renderRows(false); });
+    };
+    window.addEventListener("scroll", onScroll, { passive: true });
+    window.addEventListener("resize", onScroll);
 
     this.element = h("div", { class: "trace-body" },
       h("section", { class: "waterfall", "aria-label": "Waterfall" }, toolbar, head, this.rowsBox),
@@ -2173,7 +2190,11 @@ class TraceView {
 
     const wanted = ctx.params.get("span") || ctx.params.get("uiFind");
     const node = wanted && model.byID.get(wanted);
-    if (node) queueMicrotask(() => { this.select(node, { focus: false }); this.rows.get(node).row.scrollIntoView({ block: "center" }); });
+    // Once on the page (the caller appends this.element right away).
+    queueMicrotask(() => {
+      if (node) this.select(node, { focus: false, reveal: "center" });
+      else this.renderRows(false);
+    });
   }
 
   pct(us) {
@@ -2253,33 +2274,100 @@ class TraceView {
     this.applyVisibility();
   }
 
-  /** Hides the rows under collapsed spans. Only rows whose state changes are
-   *  touched: with 10,000 spans, rewriting every row's attributes cost
-   *  seconds of style and layout for a click. */
+  /** Recomputes which rows are not folded away and redraws the window. */
   applyVisibility() {
+    const visible = [];
     let hideBelow = null;
     for (const node of this.model.nodes) {
-      const r = this.rows.get(node);
-      const hidden = hideBelow !== null && node.depth > hideBelow;
-      if (r.row.hidden !== hidden) r.row.hidden = hidden;
-      if (hidden) continue;
-      hideBelow = null;
-      if (r.toggle) {
-        const closed = this.collapsed.has(node);
-        if (r.closed !== closed) {
-          r.closed = closed;
-          r.toggle.setAttribute("aria-expanded", closed ? "false" : "true");
-          r.toggle.setAttribute("aria-label",
-            `${closed ? "Expand" : "Collapse"} the ${plural(node.children.length, "child span")} of ${node.name}`);
-          r.row.classList.toggle("collapsed", closed);
-        }
-        if (closed) hideBelow = node.depth;
-      }
+      if (hideBelow !== null && node.depth > hideBelow) continue;
+      hideBelow = this.collapsed.has(node) ? node.depth : null;
+      visible.push(node);
     }
+    this.visible = visible;
+    this.renderRows(true);
   }
 
   visibleNodes() {
-    return this.model.nodes.filter((n) => !this.rows.get(n).row.hidden);
+    return this.visible;
+  }
+
+  rowOf(node) {
+    let r = this.rows.get(node);
+    if (!r) {
+      this.makeRow(node);
+      r = this.rows.get(node);
+    }
+    return r;
+  }
+
+  /**
+   * Puts the rows in view into the document. Up to ALL_ROWS rows are all
+   * there (find-in-page sees them); a bigger trace gets the rows around the
+   * viewport only, between two spacers as tall as the rows left out, so a
+   * 10,000-span trace draws as fast as a small one (building all its rows
+   * took 1.3 s here, most of the page's time). Rows have a fixed height.
+   */
+  renderRows(force) {
+    const n = this.visible.length;
+    let first = 0;
+    let last = n;
+    if (n > ALL_ROWS) {
+      const top = this.rowsBox.isConnected ? this.rowsBox.getBoundingClientRect().top : 0;
+      first = Math.max(0, Math.min(n, Math.floor(-top / ROW_HEIGHT)) - OVERSCAN);
+      last = Math.min(n, Math.max(first, Math.ceil((window.innerHeight - top) / ROW_HEIGHT)) + OVERSCAN);
+    }
+    if (!force && first === this.range[0] && last === this.range[1]) return;
+    this.range = [first, last];
+    const keepFocus = document.activeElement;
+    for (const row of this.shown) row.remove();
+    const frag = document.createDocumentFragment();
+    this.shown = [];
+    for (let i = first; i < last; i++) {
+      const node = this.visible[i];
+      const r = this.rowOf(node);
+      this.syncRow(node, r);
+      frag.appendChild(r.row);
+      this.shown.push(r.row);
+    }
+    this.rowsBox.insertBefore(frag, this.bottomPad);
+    this.topPad.style.height = `${first * ROW_HEIGHT}px`;
+    this.bottomPad.style.height = `${(n - last) * ROW_HEIGHT}px`;
+    if (keepFocus instanceof HTMLElement && keepFocus.isConnected && document.activeElement !== keepFocus) {
+      keepFocus.focus({ preventScroll: true });
+    }
+  }
+
+  /** A row's folded and selected state as it is now. */
+  syncRow(node, r) {
+    if (r.toggle) {
+      const closed = this.collapsed.has(node);
+      if (r.closed !== closed) {
+        r.closed = closed;
+        r.toggle.setAttribute("aria-expanded", closed ? "false" : "true");
+        r.toggle.setAttribute("aria-label",
+          `${closed ? "Expand" : "Collapse"} the ${plural(node.children.length, "child span")} of ${node.name}`);
+        r.row.classList.toggle("collapsed", closed);
+      }
+    }
+    const selected = node === this.selected;
+    if (r.row.classList.contains("selected") !== selected) {
+      r.row.classList.toggle("selected", selected);
+      r.button.setAttribute("aria-pressed", selected ? "true" : "false");
+    }
+  }
+
+  /** Scrolls a visible row into the window (and the viewport) when it is not there. */
+  reveal(node, block = "nearest") {
+    const i = this.visible.indexOf(node);
+    if (i < 0) return null;
+    if (i < this.range[0] || i >= this.range[1]) {
+      const boxTop = this.rowsBox.getBoundingClientRect().top + window.scrollY;
+      window.scrollTo(0, Math.max(0, boxTop + i * ROW_HEIGHT - window.innerHeight / 2));
+      this.renderRows(true);
+    }
+    const r = this.rowOf(node);
+    if (r.row.isConnected) r.row.scrollIntoView({ block });
+    return r;
   }
 
   onKey(event) {
@@ -2309,23 +2397,22 @@ class TraceView {
         return;
     }
     event.preventDefault();
-    if (next) this.rows.get(next).button.focus();
+    if (next) {
+      const r = this.reveal(next);
+      if (r) r.button.focus();
+    }
   }
 
-  select(node, { focus, scroll = false }) {
-    if (this.selected) {
-      const old = this.rows.get(this.selected);
-      old.row.classList.remove("selected");
-      old.button.setAttribute("aria-pressed", "false");
-    }
+  select(node, { focus, scroll = false, reveal = null }) {
+    const old = this.selected;
     this.selected = node;
-    const r = this.rows.get(node);
-    r.row.classList.add("selected");
-    r.button.setAttribute("aria-pressed", "true");
+    if (old && this.rows.has(old)) this.syncRow(old, this.rows.get(old));
+    this.syncRow(node, this.rowOf(node));
     // Collapsed ancestors open so the selected row is visible.
     let changed = false;
     for (let p = node.parent; p; p = p.parent) if (this.collapsed.delete(p)) changed = true;
     if (changed) this.applyVisibility();
+    if (reveal) this.reveal(node, reveal);
     const params = new URLSearchParams(location.search);
     params.set("span", node.id);
     history.replaceState(null, "", `${location.pathname}?${params}`);
@@ -2339,13 +2426,12 @@ class TraceView {
 
   closeDetail() {
     const node = this.selected;
-    if (node) {
-      const r = this.rows.get(node);
-      r.row.classList.remove("selected");
-      r.button.setAttribute("aria-pressed", "false");
-      r.button.focus();
-    }
     this.selected = null;
+    if (node) {
+      const r = this.rowOf(node);
+      this.syncRow(node, r);
+      if (r.row.isConnected) r.button.focus();
+    }
     this.detail.hidden = true;
     this.element.classList.remove("with-detail");
     const params = new URLSearchParams(location.search);
@@ -2403,10 +2489,9 @@ class TraceView {
   }
 
   jumpTo(node) {
-    this.select(node, { focus: false });
-    const r = this.rows.get(node);
-    r.row.scrollIntoView({ block: "nearest" });
-    r.button.focus();
+    this.select(node, { focus: false, reveal: "nearest" });
+    const r = this.rowOf(node);
+    if (r.row.isConnected) r.button.focus();
   }
 
   eventsList(node) {
