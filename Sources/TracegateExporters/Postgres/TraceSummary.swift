@@ -106,17 +106,21 @@ struct TraceSummary: Equatable {
 enum TraceSummarySQL {
     static let stagingTable = "tg_trace_batch"
 
+    /// The staging table's columns, in COPY order: its DDL, the COPY
+    /// statement and each row's column count all come from this list.
+    static let stagingColumns: [(name: String, type: String)] = [
+        ("trace_id", "bytea"), ("start_time", "timestamptz"), ("end_time", "timestamptz"), ("root_span_id", "bytea"),
+        ("root_name", "text"), ("root_service", "text"), ("services", "text[]"), ("span_count", "bigint"),
+        ("error_count", "bigint"), ("span_ids", "bytea[]"), ("missing_candidates", "bytea[]"),
+    ]
+
     /// Created once per connection; emptied by every commit.
     static let createStaging = """
-        CREATE TEMP TABLE IF NOT EXISTS \(stagingTable) (
-            trace_id bytea, start_time timestamptz, end_time timestamptz, root_span_id bytea,
-            root_name text, root_service text, services text[], span_count bigint, error_count bigint,
-            span_ids bytea[], missing_candidates bytea[]
-        ) ON COMMIT DELETE ROWS
+        CREATE TEMP TABLE IF NOT EXISTS \(stagingTable) (\(stagingColumns.map { "\($0.name) \($0.type)" }.joined(separator: ", "))) ON COMMIT DELETE ROWS
         """
 
     static let copyStatement = """
-        COPY \(stagingTable) (trace_id, start_time, end_time, root_span_id, root_name, root_service, services, span_count, error_count, span_ids, missing_candidates) FROM STDIN (FORMAT binary)
+        COPY \(stagingTable) (\(stagingColumns.map(\.name).joined(separator: ", "))) FROM STDIN (FORMAT binary)
         """
 
     /// Completeness of traces seen before: a missing parent is resolved when
@@ -225,73 +229,21 @@ enum TraceSummarySQL {
 
     /// Binary COPY rows for the staging table.
     static func encode(_ summaries: [TraceSummary]) -> [UInt8] {
-        var out: [UInt8] = Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00]
-        out.reserveCapacity(summaries.count * 128)
-        SpanCopyEncoder.appendInt32(0, &out)
-        SpanCopyEncoder.appendInt32(0, &out)
+        var w = BinaryCopyWriter(columns: stagingColumns.count, capacity: 32 + summaries.count * 128)
         for s in summaries {
-            SpanCopyEncoder.appendInt16(11, &out)
-            SpanCopyEncoder.appendInt32(16, &out)
-            SpanCopyEncoder.appendInt64(Int64(bitPattern: s.traceID.high), &out)
-            SpanCopyEncoder.appendInt64(Int64(bitPattern: s.traceID.low), &out)
-            SpanCopyEncoder.appendTimestamp(s.startUnixNano, &out)
-            SpanCopyEncoder.appendTimestamp(s.endUnixNano, &out)
-            if let root = s.rootSpanID {
-                SpanCopyEncoder.appendInt32(8, &out)
-                SpanCopyEncoder.appendInt64(Int64(bitPattern: root.value), &out)
-            } else {
-                SpanCopyEncoder.appendInt32(-1, &out)
-            }
-            appendOptionalText(s.rootName, &out)
-            appendOptionalText(s.rootService, &out)
-            appendTextArray(s.services, &out)
-            SpanCopyEncoder.appendInt32(8, &out)
-            SpanCopyEncoder.appendInt64(Int64(s.spanCount), &out)
-            SpanCopyEncoder.appendInt32(8, &out)
-            SpanCopyEncoder.appendInt64(Int64(s.errorCount), &out)
-            appendByteaArray(s.spanIDs, &out)
-            appendByteaArray(s.missingCandidates, &out)
+            w.beginRow()
+            w.bytes16(high: s.traceID.high, low: s.traceID.low)
+            w.timestamp(unixNanos: s.startUnixNano)
+            w.timestamp(unixNanos: s.endUnixNano)
+            w.bytes8(s.rootSpanID?.value)
+            w.text(s.rootName)
+            w.text(s.rootService)
+            w.textArray(s.services)
+            w.int64(Int64(s.spanCount))
+            w.int64(Int64(s.errorCount))
+            w.bytes8Array(s.spanIDs.map(\.value))
+            w.bytes8Array(s.missingCandidates.map(\.value))
         }
-        SpanCopyEncoder.appendInt16(-1, &out)
-        return out
-    }
-
-    private static func appendOptionalText(_ s: String?, _ out: inout [UInt8]) {
-        guard let s else {
-            SpanCopyEncoder.appendInt32(-1, &out)
-            return
-        }
-        SpanCopyEncoder.appendText(s, &out)
-    }
-
-    /// A one-dimensional array in PostgreSQL's binary array format: ndim,
-    /// has-nulls flag, element type oid, then length and lower bound of the
-    /// dimension, then each element as length + bytes.
-    private static func appendArray(elementOID: Int32, count: Int, _ out: inout [UInt8], _ elements: (inout [UInt8]) -> Void) {
-        let lengthAt = out.count
-        SpanCopyEncoder.appendInt32(0, &out)
-        SpanCopyEncoder.appendInt32(1, &out)
-        SpanCopyEncoder.appendInt32(0, &out)
-        SpanCopyEncoder.appendInt32(elementOID, &out)
-        SpanCopyEncoder.appendInt32(Int32(count), &out)
-        SpanCopyEncoder.appendInt32(1, &out)
-        elements(&out)
-        let length = Int32(out.count - lengthAt - 4)
-        out.withUnsafeMutableBytes { $0.storeBytes(of: length.bigEndian, toByteOffset: lengthAt, as: Int32.self) }
-    }
-
-    private static func appendTextArray(_ items: [String], _ out: inout [UInt8]) {
-        appendArray(elementOID: 25, count: items.count, &out) { out in
-            for item in items { SpanCopyEncoder.appendText(item, &out) }
-        }
-    }
-
-    private static func appendByteaArray(_ ids: [SpanID], _ out: inout [UInt8]) {
-        appendArray(elementOID: 17, count: ids.count, &out) { out in
-            for id in ids {
-                SpanCopyEncoder.appendInt32(8, &out)
-                SpanCopyEncoder.appendInt64(Int64(bitPattern: id.value), &out)
-            }
-        }
+        return w.finish()
     }
 }
