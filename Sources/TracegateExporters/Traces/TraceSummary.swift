@@ -1,7 +1,12 @@
 import TracegateCore
 
-/// What one batch adds to each trace's row in `traces`: aggregated in memory
-/// first, then written with one COPY and one upsert per batch.
+/// One trace's summary: time range, root span, services, counts, and the
+/// span and parent ids completeness is worked out from. The one shape of it:
+/// the postgres exporter folds each batch into one per trace (written to
+/// `traces` with one COPY and one upsert per batch), the memory conclusion
+/// store folds every span of an open trace into one, and a notification
+/// (`TraceConclusion`) is made from it (the postgres store makes the same
+/// fields from the `traces` row, in SQL).
 struct TraceSummary: Equatable {
     var traceID: TraceID
     var startUnixNano: UInt64
@@ -18,6 +23,64 @@ struct TraceSummary: Equatable {
     /// As referenced, repeats included (sets per trace cost more than they
     /// save: most traces of a batch hold a handful of spans).
     var parentIDs: [SpanID] = []
+
+    /// An empty summary, before its first span.
+    init(traceID: TraceID) {
+        self.init(
+            traceID: traceID, startUnixNano: .max, endUnixNano: 0, rootSpanID: nil, rootName: nil, rootService: nil,
+            services: [], spanCount: 0, errorCount: 0)
+    }
+
+    init(
+        traceID: TraceID, startUnixNano: UInt64, endUnixNano: UInt64, rootSpanID: SpanID?, rootName: String?,
+        rootService: String?, services: [String], spanCount: Int, errorCount: Int
+    ) {
+        self.traceID = traceID
+        self.startUnixNano = startUnixNano
+        self.endUnixNano = endUnixNano
+        self.rootSpanID = rootSpanID
+        self.rootName = rootName
+        self.rootService = rootService
+        self.services = services
+        self.spanCount = spanCount
+        self.errorCount = errorCount
+    }
+
+    /// Folds one span into everything but the id lists: the time range, the
+    /// first root span, the services, the counts.
+    @inline(__always)
+    mutating func fold(_ span: UnsafePointer<Span>, service: String) {
+        startUnixNano = min(startUnixNano, span.pointee.startTimeUnixNano)
+        endUnixNano = max(endUnixNano, span.pointee.endTimeUnixNano)
+        spanCount += 1
+        if span.pointee.status.code == .error { errorCount += 1 }
+        if !services.contains(service) { services.append(service) }
+        if span.pointee.parentSpanID == nil && rootSpanID == nil {
+            rootSpanID = span.pointee.spanID
+            rootName = span.pointee.name
+            rootService = service
+        }
+    }
+
+    /// `fold`, and the span's id and its parent's into the id lists.
+    @inline(__always)
+    mutating func add(_ span: UnsafePointer<Span>, service: String) {
+        fold(span, service: service)
+        spanIDs.append(span.pointee.spanID)
+        if let parent = span.pointee.parentSpanID { parentIDs.append(parent) }
+    }
+
+    /// The notification of this trace.
+    func conclusion(complete: Bool, missingParents: [SpanID], updated: Bool) -> TraceConclusion {
+        let s = startUnixNano == .max ? 0 : startUnixNano
+        let e = max(endUnixNano, s)
+        return TraceConclusion(
+            traceID: traceID.hex, rootName: rootName, rootService: rootService, services: services.sorted(),
+            spanCount: spanCount, errorCount: errorCount, start: TraceConclusion.timestamp(unixNano: s),
+            end: TraceConclusion.timestamp(unixNano: e), durationMs: Double(e - s) / 1e6,
+            status: errorCount > 0 ? "error" : "ok", complete: complete, missingParents: missingParents.map(\.hex),
+            updated: updated)
+    }
 
     /// Referenced parents this batch does not contain, ascending, each once.
     var missingCandidates: [SpanID] {
@@ -70,33 +133,15 @@ struct TraceSummary: Equatable {
         var previous = -1
 
         mutating func add(_ span: UnsafePointer<Span>, service: String) {
-            let isError = span.pointee.status.code == .error
             let i: Int
             if let known = previous >= 0 && out[previous].traceID == span.pointee.traceID ? previous : index[span.pointee.traceID] {
                 i = known
-                out[i].startUnixNano = min(out[i].startUnixNano, span.pointee.startTimeUnixNano)
-                out[i].endUnixNano = max(out[i].endUnixNano, span.pointee.endTimeUnixNano)
-                out[i].spanCount += 1
-                if isError { out[i].errorCount += 1 }
-                if !out[i].services.contains(service) { out[i].services.append(service) }
-                if span.pointee.parentSpanID == nil && out[i].rootSpanID == nil {
-                    out[i].rootSpanID = span.pointee.spanID
-                    out[i].rootName = span.pointee.name
-                    out[i].rootService = service
-                }
             } else {
                 i = out.count
                 index[span.pointee.traceID] = out.count
-                let isRoot = span.pointee.parentSpanID == nil
-                out.append(
-                    TraceSummary(
-                        traceID: span.pointee.traceID, startUnixNano: span.pointee.startTimeUnixNano, endUnixNano: span.pointee.endTimeUnixNano,
-                        rootSpanID: isRoot ? span.pointee.spanID : nil, rootName: isRoot ? span.pointee.name : nil,
-                        rootService: isRoot ? service : nil, services: [service], spanCount: 1,
-                        errorCount: isError ? 1 : 0))
+                out.append(TraceSummary(traceID: span.pointee.traceID))
             }
-            out[i].spanIDs.append(span.pointee.spanID)
-            if let parent = span.pointee.parentSpanID { out[i].parentIDs.append(parent) }
+            out[i].add(span, service: service)
             previous = i
         }
     }
