@@ -14,14 +14,9 @@ struct MemoryTraceTable {
         var lastActivity: ContinuousClock.Instant
         /// Wall clock of the last span, for the latency metric.
         var lastActivityUnixNano: UInt64
-        var start: UInt64 = .max
-        var end: UInt64 = 0
-        var rootSpanID: SpanID?
-        var rootName: String?
-        var rootService: String?
-        var services: Set<String> = []
-        var spanCount = 0
-        var errorCount = 0
+        /// Time range, root, services and counts (its id lists stay empty:
+        /// the sets below keep each id once over every batch).
+        var trace: TraceSummary
         var spanIDs: Set<SpanID> = []
         var parents: Set<SpanID> = []
         var updated = false
@@ -30,33 +25,23 @@ struct MemoryTraceTable {
         /// When the root span arrived (gateway clock), for `conclude_after_root`.
         var rootArrived: ContinuousClock.Instant?
 
+        init(traceID: TraceID, lastActivity: ContinuousClock.Instant, lastActivityUnixNano: UInt64) {
+            self.lastActivity = lastActivity
+            self.lastActivityUnixNano = lastActivityUnixNano
+            trace = TraceSummary(traceID: traceID)
+        }
+
         var missingParents: [SpanID] { parents.subtracting(spanIDs).sorted { $0.value < $1.value } }
-        var complete: Bool { rootSpanID != nil && parents.isSubset(of: spanIDs) }
+        var complete: Bool { trace.rootSpanID != nil && parents.isSubset(of: spanIDs) }
 
         mutating func add(_ span: Span, service: String) {
-            start = min(start, span.startTimeUnixNano)
-            end = max(end, span.endTimeUnixNano)
-            if span.parentSpanID == nil && rootSpanID == nil {
-                rootSpanID = span.spanID
-                rootName = span.name
-                rootService = service
-            }
-            services.insert(service)
-            spanCount += 1
-            if span.status.code == .error { errorCount += 1 }
+            withUnsafePointer(to: span) { trace.fold($0, service: service) }
             spanIDs.insert(span.spanID)
             if let parent = span.parentSpanID { parents.insert(parent) }
         }
 
-        func conclusion(traceID: TraceID) -> TraceConclusion {
-            let s = start == .max ? 0 : start
-            let e = max(end, s)
-            return TraceConclusion(
-                traceID: traceID.hex, rootName: rootName, rootService: rootService, services: services.sorted(),
-                spanCount: spanCount, errorCount: errorCount, start: TraceConclusion.timestamp(unixNano: s),
-                end: TraceConclusion.timestamp(unixNano: e), durationMs: Double(e - s) / 1e6,
-                status: errorCount > 0 ? "error" : "ok", complete: complete, missingParents: missingParents.map(\.hex),
-                updated: updated)
+        func conclusion() -> TraceConclusion {
+            trace.conclusion(complete: complete, missingParents: missingParents, updated: updated)
         }
     }
 
@@ -130,7 +115,7 @@ struct MemoryTraceTable {
                                 evicted += 1
                                 early.append(conclude(victim))
                             }
-                            open[id] = Summary(lastActivity: now, lastActivityUnixNano: wallUnixNano)
+                            open[id] = Summary(traceID: id, lastActivity: now, lastActivityUnixNano: wallUnixNano)
                             timers.schedule(id, at: now + maxWait)
                         }
                     }
@@ -171,7 +156,7 @@ struct MemoryTraceTable {
     private mutating func conclude(_ id: TraceID) -> Concluded {
         var summary = open.removeValue(forKey: id)!
         let result = Concluded(
-            conclusion: summary.conclusion(traceID: id), lastActivityUnixNano: summary.lastActivityUnixNano, matched: summary.matched)
+            conclusion: summary.conclusion(), lastActivityUnixNano: summary.lastActivityUnixNano, matched: summary.matched)
         summary.updated = false
         remember(id, summary)
         return result

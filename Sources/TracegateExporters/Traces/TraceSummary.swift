@@ -1,7 +1,12 @@
 import TracegateCore
 
-/// What one batch adds to each trace's row in `traces`: aggregated in memory
-/// first, then written with one COPY and one upsert per batch.
+/// One trace's summary: time range, root span, services, counts, and the
+/// span and parent ids completeness is worked out from. The one shape of it:
+/// the postgres exporter folds each batch into one per trace (written to
+/// `traces` with one COPY and one upsert per batch), the memory conclusion
+/// store folds every span of an open trace into one, and a notification
+/// (`TraceConclusion`) is made from it (the postgres store makes the same
+/// fields from the `traces` row, in SQL).
 struct TraceSummary: Equatable {
     var traceID: TraceID
     var startUnixNano: UInt64
@@ -18,6 +23,64 @@ struct TraceSummary: Equatable {
     /// As referenced, repeats included (sets per trace cost more than they
     /// save: most traces of a batch hold a handful of spans).
     var parentIDs: [SpanID] = []
+
+    /// An empty summary, before its first span.
+    init(traceID: TraceID) {
+        self.init(
+            traceID: traceID, startUnixNano: .max, endUnixNano: 0, rootSpanID: nil, rootName: nil, rootService: nil,
+            services: [], spanCount: 0, errorCount: 0)
+    }
+
+    init(
+        traceID: TraceID, startUnixNano: UInt64, endUnixNano: UInt64, rootSpanID: SpanID?, rootName: String?,
+        rootService: String?, services: [String], spanCount: Int, errorCount: Int
+    ) {
+        self.traceID = traceID
+        self.startUnixNano = startUnixNano
+        self.endUnixNano = endUnixNano
+        self.rootSpanID = rootSpanID
+        self.rootName = rootName
+        self.rootService = rootService
+        self.services = services
+        self.spanCount = spanCount
+        self.errorCount = errorCount
+    }
+
+    /// Folds one span into everything but the id lists: the time range, the
+    /// first root span, the services, the counts.
+    @inline(__always)
+    mutating func fold(_ span: UnsafePointer<Span>, service: String) {
+        startUnixNano = min(startUnixNano, span.pointee.startTimeUnixNano)
+        endUnixNano = max(endUnixNano, span.pointee.endTimeUnixNano)
+        spanCount += 1
+        if span.pointee.status.code == .error { errorCount += 1 }
+        if !services.contains(service) { services.append(service) }
+        if span.pointee.parentSpanID == nil && rootSpanID == nil {
+            rootSpanID = span.pointee.spanID
+            rootName = span.pointee.name
+            rootService = service
+        }
+    }
+
+    /// `fold`, and the span's id and its parent's into the id lists.
+    @inline(__always)
+    mutating func add(_ span: UnsafePointer<Span>, service: String) {
+        fold(span, service: service)
+        spanIDs.append(span.pointee.spanID)
+        if let parent = span.pointee.parentSpanID { parentIDs.append(parent) }
+    }
+
+    /// The notification of this trace.
+    func conclusion(complete: Bool, missingParents: [SpanID], updated: Bool) -> TraceConclusion {
+        let s = startUnixNano == .max ? 0 : startUnixNano
+        let e = max(endUnixNano, s)
+        return TraceConclusion(
+            traceID: traceID.hex, rootName: rootName, rootService: rootService, services: services.sorted(),
+            spanCount: spanCount, errorCount: errorCount, start: TraceConclusion.timestamp(unixNano: s),
+            end: TraceConclusion.timestamp(unixNano: e), durationMs: Double(e - s) / 1e6,
+            status: errorCount > 0 ? "error" : "ok", complete: complete, missingParents: missingParents.map(\.hex),
+            updated: updated)
+    }
 
     /// Referenced parents this batch does not contain, ascending, each once.
     var missingCandidates: [SpanID] {
@@ -70,33 +133,15 @@ struct TraceSummary: Equatable {
         var previous = -1
 
         mutating func add(_ span: UnsafePointer<Span>, service: String) {
-            let isError = span.pointee.status.code == .error
             let i: Int
             if let known = previous >= 0 && out[previous].traceID == span.pointee.traceID ? previous : index[span.pointee.traceID] {
                 i = known
-                out[i].startUnixNano = min(out[i].startUnixNano, span.pointee.startTimeUnixNano)
-                out[i].endUnixNano = max(out[i].endUnixNano, span.pointee.endTimeUnixNano)
-                out[i].spanCount += 1
-                if isError { out[i].errorCount += 1 }
-                if !out[i].services.contains(service) { out[i].services.append(service) }
-                if span.pointee.parentSpanID == nil && out[i].rootSpanID == nil {
-                    out[i].rootSpanID = span.pointee.spanID
-                    out[i].rootName = span.pointee.name
-                    out[i].rootService = service
-                }
             } else {
                 i = out.count
                 index[span.pointee.traceID] = out.count
-                let isRoot = span.pointee.parentSpanID == nil
-                out.append(
-                    TraceSummary(
-                        traceID: span.pointee.traceID, startUnixNano: span.pointee.startTimeUnixNano, endUnixNano: span.pointee.endTimeUnixNano,
-                        rootSpanID: isRoot ? span.pointee.spanID : nil, rootName: isRoot ? span.pointee.name : nil,
-                        rootService: isRoot ? service : nil, services: [service], spanCount: 1,
-                        errorCount: isError ? 1 : 0))
+                out.append(TraceSummary(traceID: span.pointee.traceID))
             }
-            out[i].spanIDs.append(span.pointee.spanID)
-            if let parent = span.pointee.parentSpanID { out[i].parentIDs.append(parent) }
+            out[i].add(span, service: service)
             previous = i
         }
     }
@@ -106,17 +151,21 @@ struct TraceSummary: Equatable {
 enum TraceSummarySQL {
     static let stagingTable = "tg_trace_batch"
 
+    /// The staging table's columns, in COPY order: its DDL, the COPY
+    /// statement and each row's column count all come from this list.
+    static let stagingColumns: [(name: String, type: String)] = [
+        ("trace_id", "bytea"), ("start_time", "timestamptz"), ("end_time", "timestamptz"), ("root_span_id", "bytea"),
+        ("root_name", "text"), ("root_service", "text"), ("services", "text[]"), ("span_count", "bigint"),
+        ("error_count", "bigint"), ("span_ids", "bytea[]"), ("missing_candidates", "bytea[]"),
+    ]
+
     /// Created once per connection; emptied by every commit.
     static let createStaging = """
-        CREATE TEMP TABLE IF NOT EXISTS \(stagingTable) (
-            trace_id bytea, start_time timestamptz, end_time timestamptz, root_span_id bytea,
-            root_name text, root_service text, services text[], span_count bigint, error_count bigint,
-            span_ids bytea[], missing_candidates bytea[]
-        ) ON COMMIT DELETE ROWS
+        CREATE TEMP TABLE IF NOT EXISTS \(stagingTable) (\(stagingColumns.map { "\($0.name) \($0.type)" }.joined(separator: ", "))) ON COMMIT DELETE ROWS
         """
 
     static let copyStatement = """
-        COPY \(stagingTable) (trace_id, start_time, end_time, root_span_id, root_name, root_service, services, span_count, error_count, span_ids, missing_candidates) FROM STDIN (FORMAT binary)
+        COPY \(stagingTable) (\(stagingColumns.map(\.name).joined(separator: ", "))) FROM STDIN (FORMAT binary)
         """
 
     /// Completeness of traces seen before: a missing parent is resolved when
@@ -225,73 +274,21 @@ enum TraceSummarySQL {
 
     /// Binary COPY rows for the staging table.
     static func encode(_ summaries: [TraceSummary]) -> [UInt8] {
-        var out: [UInt8] = Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00]
-        out.reserveCapacity(summaries.count * 128)
-        SpanCopyEncoder.appendInt32(0, &out)
-        SpanCopyEncoder.appendInt32(0, &out)
+        var w = BinaryCopyWriter(columns: stagingColumns.count, capacity: 32 + summaries.count * 128)
         for s in summaries {
-            SpanCopyEncoder.appendInt16(11, &out)
-            SpanCopyEncoder.appendInt32(16, &out)
-            SpanCopyEncoder.appendInt64(Int64(bitPattern: s.traceID.high), &out)
-            SpanCopyEncoder.appendInt64(Int64(bitPattern: s.traceID.low), &out)
-            SpanCopyEncoder.appendTimestamp(s.startUnixNano, &out)
-            SpanCopyEncoder.appendTimestamp(s.endUnixNano, &out)
-            if let root = s.rootSpanID {
-                SpanCopyEncoder.appendInt32(8, &out)
-                SpanCopyEncoder.appendInt64(Int64(bitPattern: root.value), &out)
-            } else {
-                SpanCopyEncoder.appendInt32(-1, &out)
-            }
-            appendOptionalText(s.rootName, &out)
-            appendOptionalText(s.rootService, &out)
-            appendTextArray(s.services, &out)
-            SpanCopyEncoder.appendInt32(8, &out)
-            SpanCopyEncoder.appendInt64(Int64(s.spanCount), &out)
-            SpanCopyEncoder.appendInt32(8, &out)
-            SpanCopyEncoder.appendInt64(Int64(s.errorCount), &out)
-            appendByteaArray(s.spanIDs, &out)
-            appendByteaArray(s.missingCandidates, &out)
+            w.beginRow()
+            w.bytes16(high: s.traceID.high, low: s.traceID.low)
+            w.timestamp(unixNanos: s.startUnixNano)
+            w.timestamp(unixNanos: s.endUnixNano)
+            w.bytes8(s.rootSpanID?.value)
+            w.text(s.rootName)
+            w.text(s.rootService)
+            w.textArray(s.services)
+            w.int64(Int64(s.spanCount))
+            w.int64(Int64(s.errorCount))
+            w.bytes8Array(s.spanIDs.map(\.value))
+            w.bytes8Array(s.missingCandidates.map(\.value))
         }
-        SpanCopyEncoder.appendInt16(-1, &out)
-        return out
-    }
-
-    private static func appendOptionalText(_ s: String?, _ out: inout [UInt8]) {
-        guard let s else {
-            SpanCopyEncoder.appendInt32(-1, &out)
-            return
-        }
-        SpanCopyEncoder.appendText(s, &out)
-    }
-
-    /// A one-dimensional array in PostgreSQL's binary array format: ndim,
-    /// has-nulls flag, element type oid, then length and lower bound of the
-    /// dimension, then each element as length + bytes.
-    private static func appendArray(elementOID: Int32, count: Int, _ out: inout [UInt8], _ elements: (inout [UInt8]) -> Void) {
-        let lengthAt = out.count
-        SpanCopyEncoder.appendInt32(0, &out)
-        SpanCopyEncoder.appendInt32(1, &out)
-        SpanCopyEncoder.appendInt32(0, &out)
-        SpanCopyEncoder.appendInt32(elementOID, &out)
-        SpanCopyEncoder.appendInt32(Int32(count), &out)
-        SpanCopyEncoder.appendInt32(1, &out)
-        elements(&out)
-        let length = Int32(out.count - lengthAt - 4)
-        out.withUnsafeMutableBytes { $0.storeBytes(of: length.bigEndian, toByteOffset: lengthAt, as: Int32.self) }
-    }
-
-    private static func appendTextArray(_ items: [String], _ out: inout [UInt8]) {
-        appendArray(elementOID: 25, count: items.count, &out) { out in
-            for item in items { SpanCopyEncoder.appendText(item, &out) }
-        }
-    }
-
-    private static func appendByteaArray(_ ids: [SpanID], _ out: inout [UInt8]) {
-        appendArray(elementOID: 17, count: ids.count, &out) { out in
-            for id in ids {
-                SpanCopyEncoder.appendInt32(8, &out)
-                SpanCopyEncoder.appendInt64(Int64(bitPattern: id.value), &out)
-            }
-        }
+        return w.finish()
     }
 }
