@@ -122,9 +122,10 @@ def searches(quick):
 
 
 def browser_draw_seconds(base, trace_id, rounds=3):
-    """Median seconds from navigation to the waterfall drawn (the page sets
-    `data-ready="trace"` on <body> when it has drawn every row); None when no
-    browser is available."""
+    """Median seconds from navigation to the waterfall drawn and usable (the
+    page sets `data-ready="trace"` on <body> once it is; above 1,500 visible
+    rows only the rows around the viewport are in the DOM, the rest drawn as
+    they scroll in); None when no browser is available."""
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.options import Options

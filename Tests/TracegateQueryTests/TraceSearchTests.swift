@@ -96,4 +96,17 @@ import Testing
         #expect(WebRoutes.answer(QueryRequest(uri: "/etc/passwd")!).status == 404)
         #expect(WebRoutes.answer(QueryRequest(uri: "/static/..%2F..%2Fetc")!).status == 404)
     }
+
+    @Test func assetsAreRevalidatedByTheirETag() throws {
+        let first = WebRoutes.answer(QueryRequest(uri: "/static/app.js")!)
+        #expect(first.status == 200 && !first.body.isEmpty)
+        let tag = try #require(first.headers.first { $0.0 == "ETag" }?.1)
+        #expect(first.headers.contains { $0 == ("Cache-Control", "no-cache") })
+        var again = QueryRequest(uri: "/static/app.js")!
+        again.ifNoneMatch = tag
+        let second = WebRoutes.answer(again)
+        #expect(second.status == 304 && second.body.isEmpty)
+        again.ifNoneMatch = "\"stale\""
+        #expect(WebRoutes.answer(again).status == 200)
+    }
 }

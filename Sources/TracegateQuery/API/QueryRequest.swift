@@ -10,6 +10,8 @@ struct QueryRequest: Sendable {
     var parameters: [(String, String)]
     /// The `Authorization` header, if any.
     var authorization: String?
+    /// The `If-None-Match` header, if any.
+    var ifNoneMatch: String?
 
     /// Nil when the target is not a path or its escapes are not UTF-8.
     init?(uri: String, authorization: String? = nil) {

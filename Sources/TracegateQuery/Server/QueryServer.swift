@@ -96,9 +96,10 @@ final class QueryHTTPHandler: ChannelInboundHandler {
         guard head.method == .GET || head.method == .HEAD else {
             return write(context, head, QueryResponse.error(405, "use GET"), extra: [("Allow", "GET, HEAD")])
         }
-        guard let request = QueryRequest(uri: head.uri, authorization: head.headers.first(name: "authorization")) else {
+        guard var request = QueryRequest(uri: head.uri, authorization: head.headers.first(name: "authorization")) else {
             return write(context, head, QueryResponse.error(400, "malformed request target"))
         }
+        request.ifNoneMatch = head.headers.first(name: "if-none-match")
         if request.segments.first == "api" {
             if let auth, !auth.authorizes(header: request.authorization) {
                 return write(
@@ -126,6 +127,7 @@ final class QueryHTTPHandler: ChannelInboundHandler {
             value: "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
         headers.add(name: "Cache-Control", value: "no-store")
         for (name, value) in response.headers + extra { headers.replaceOrAdd(name: name, value: value) }
+        if response.status == 304 { headers.remove(name: "Content-Length") }
         let keepAlive = head.isKeepAlive
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         let status = HTTPResponseStatus(statusCode: response.status)
@@ -151,14 +153,25 @@ enum WebRoutes {
     static func answer(_ request: QueryRequest) -> QueryResponse {
         let s = request.segments
         if s.count == 2, s[0] == "static", let asset = WebAssets.asset(named: s[1]) {
-            return QueryResponse(
-                status: 200, contentType: asset.contentType, body: bytes(asset.body),
-                headers: [("Cache-Control", "public, max-age=300")])
+            // Revalidated on every use (the modules import each other by
+            // fixed names: a page of one version must not run another's),
+            // answered 304 while unchanged.
+            let tag = etag(asset.body)
+            let headers = [("Cache-Control", "no-cache"), ("ETag", tag)]
+            if request.ifNoneMatch == tag {
+                return QueryResponse(status: 304, contentType: asset.contentType, body: [], headers: headers)
+            }
+            return QueryResponse(status: 200, contentType: asset.contentType, body: bytes(asset.body), headers: headers)
         }
         if s.isEmpty || (pages.contains(s[0]) && (s.count == 1 || (s[0] == "trace" && s.count == 2))) {
             return QueryResponse(status: 200, contentType: WebAssets.index.contentType, body: bytes(WebAssets.index.body))
         }
         return QueryResponse(status: 404, contentType: "text/plain; charset=utf-8", body: Array("not found\n".utf8))
+    }
+
+    /// A strong validator: the first 16 hex digits of the SHA-256 of the bytes.
+    static func etag(_ s: StaticString) -> String {
+        "\"" + String(Digests.hex(Digests.sha256(bytes(s))).prefix(16)) + "\""
     }
 
     static func bytes(_ s: StaticString) -> [UInt8] {
