@@ -18,6 +18,9 @@ import tempfile
 import time
 import urllib.request
 
+import pgcpu
+import query_bench
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -42,10 +45,12 @@ def free_port():
 class Gateway:
     """A tracegate process with a generated config."""
 
-    def __init__(self, bin_dir, workdir, name, exporter_yaml, queue_size=200000, grpc=False):
+    def __init__(self, bin_dir, workdir, name, exporter_yaml, queue_size=200000, grpc=False, processors=None):
         self.port = free_port()
         self.grpc_port = free_port() if grpc else None
         grpc_yaml = f'\n      grpc: {{ endpoint: "127.0.0.1:{self.grpc_port}" }}' if grpc else ""
+        processors_yaml = "".join(f"  {k}: {v}\n" for k, v in (processors or {}).items())
+        pipeline_processors = ", ".join(list(processors or {}) + ["batch"])
         self.config = os.path.join(workdir, f"{name}.yaml")
         with open(self.config, "w") as f:
             f.write(f"""receivers:
@@ -54,11 +59,11 @@ class Gateway:
       http: {{ endpoint: "127.0.0.1:{self.port}" }}{grpc_yaml}
 processors:
   batch: {{ send_batch_size: 8192, timeout: 200ms }}
-exporters:
+{processors_yaml}exporters:
 {exporter_yaml}
 service:
   pipelines:
-    traces: {{ receivers: [otlp], processors: [batch], exporters: [{exporter_yaml.split(':')[0].strip()}] }}
+    traces: {{ receivers: [otlp], processors: [{pipeline_processors}], exporters: [{exporter_yaml.split(':')[0].strip()}] }}
   telemetry: {{ logs: {{ level: warn }} }}
 """)
         self.log = open(os.path.join(workdir, f"{name}.log"), "w")
@@ -126,6 +131,11 @@ class Postgres:
     def psql(self, sql, dsn=None):
         return sh("psql", dsn or self.base, "-tAc", sql)
 
+    def server_cpu(self):
+        """CPU seconds the server has used so far (backends it reaped included)."""
+        time.sleep(0.5)  # let the postmaster reap backends that just ended
+        return pgcpu.server_cpu_seconds(os.path.join(self.dir, "data"))
+
     def destroy(self):
         subprocess.run(["scripts/pg", "destroy", self.dir], cwd=ROOT, capture_output=True)
 
@@ -174,6 +184,13 @@ def main():
                                             "--label", "ingest-null-grpc")
         gw.stop()
 
+        # The same closed loop with spanmetrics before the batch: its cost per span.
+        gw = Gateway(args.bin_dir, work, "spanmetrics", "  nop: {}",
+                     processors={"spanmetrics": "{ dimensions: [ { name: attr.0 } ] }"})
+        results["ingest-null-spanmetrics"] = bench(args.bin_dir, "load", "--endpoint", gw.url, "--connections", conns,
+                                                   "--duration", load_s, "--label", "ingest-null-spanmetrics")
+        gw.stop()
+
         # ingest-postgres against raw COPY: the machine is shared and noisy
         # (VM neighbours, checkpoints), so the two alternate for a few rounds,
         # each from a fresh database after a CHECKPOINT, and the round with the
@@ -183,14 +200,18 @@ def main():
             dsn = pg.fresh_db("bench_ingest")
             pg.psql("CHECKPOINT")
             gw = Gateway(args.bin_dir, work, "postgres", f'  postgres: {{ dsn: "{dsn}" }}')
+            cpu0 = pg.server_cpu()
             ingest = bench(args.bin_dir, "load", "--endpoint", gw.url, "--connections", conns,
                            "--duration", load_s, "--dsn", dsn, "--label", "ingest-postgres")
             gw.stop()
+            ingest["server_cpu_us_per_span"] = (pg.server_cpu() - cpu0) * 1e6 / max(1, ingest["landed_spans"])
             pg.psql("DROP DATABASE bench_ingest")  # no autovacuum of it during the COPY
             copy_dsn = pg.fresh_db("bench_copy")
             sh(os.path.join(args.bin_dir, "tracegate"), "migrate", "up", "--dsn", copy_dsn)
             pg.psql("CHECKPOINT")
+            cpu0 = pg.server_cpu()
             copy = bench(args.bin_dir, "copy", "--dsn", copy_dsn, "--spans", max(10000, ingest["landed_spans"]))
+            copy["server_cpu_us_per_span"] = (pg.server_cpu() - cpu0) * 1e6 / max(1, copy["rows"])
             pg.psql("DROP DATABASE bench_copy")
             ratio = ingest["landed_spans_per_s"] / copy["rows_per_s"] if copy["rows_per_s"] else 0
             rounds.append({"ratio": ratio, "landed_spans_per_s": ingest["landed_spans_per_s"],
@@ -200,6 +221,18 @@ def main():
         results["ingest-postgres-rounds"] = [{k: r[k] for k in ("ratio", "landed_spans_per_s", "copy_rows_per_s")}
                                              for r in rounds]
         sustainable = max(1000.0, results["ingest-postgres"]["landed_spans_per_s"])
+
+        # What indexed_attributes costs: the same ingest with two attributes of
+        # the load indexed (an expression index each on trace_spans).
+        dsn = pg.fresh_db("bench_indexed")
+        pg.psql("CHECKPOINT")
+        gw = Gateway(args.bin_dir, work, "postgres-indexed",
+                     f'  postgres: {{ dsn: "{dsn}", indexed_attributes: [attr.0, attr.1] }}')
+        results["ingest-postgres-indexed"] = bench(args.bin_dir, "load", "--endpoint", gw.url, "--connections", conns,
+                                                   "--duration", load_s, "--dsn", dsn,
+                                                   "--label", "ingest-postgres-indexed")
+        gw.stop()
+        pg.psql("DROP DATABASE bench_indexed")
 
         # What sharing the machine costs the database, whatever the exporter
         # does: the same raw COPY while the load generator offers the landed
@@ -248,6 +281,8 @@ def main():
         sidecar.stop()
         central.stop()
 
+        results["query"] = query_bench.run(ROOT, args.bin_dir, pg, work, quick=q)
+
         fp_port = free_port()
         fp_config = os.path.join(work, "footprint.yaml")
         with open(fp_config, "w") as f:
@@ -293,6 +328,12 @@ def write_report(path, r, quick, load_s, overload_s, conns):
     d, n, p, c, lat, o, f = (r["decode"], r["ingest-null"], r["ingest-postgres"], r["copy"], r["latency"],
                              r["overload"], r["footprint"])
     nj, ng, fw, fs = r["ingest-null-json"], r["ingest-null-grpc"], r["forward"], r["footprint-sidecar"]
+    sm, pi, qy = r["ingest-null-spanmetrics"], r["ingest-postgres-indexed"], r["query"]
+    sm_ratio = sm["acked_spans_per_s"] / n["acked_spans_per_s"] if n["acked_spans_per_s"] else 0
+    pi_ratio = pi["landed_spans_per_s"] / p["landed_spans_per_s"] if p["landed_spans_per_s"] else 0
+    cpu_ratio = p["server_cpu_us_per_span"] / c["server_cpu_us_per_span"] if c["server_cpu_us_per_span"] else 0
+    draw = "no browser" if qy["page_draw_ms"] is None else f"{qy['page_draw_ms']:.0f} ms"
+    draw_ok = qy["page_draw_ms"] is not None and qy["page_draw_ms"] <= 1000
     rr = r["ingest-postgres-rounds"]
     cs = r["copy-shared"]
     ratios = ", ".join(f"{x['ratio'] * 100:.0f}%" for x in rr)
@@ -327,6 +368,9 @@ def write_report(path, r, quick, load_s, overload_s, conns):
         f"| ingest-null-grpc | {ng['acked_spans_per_s']:,.0f} spans/s acknowledged; p99 {ng['latency_ms']['p99']:.2f} ms | "
         f"OTLP/gRPC (h2c, one stream per call) → batch → nop, closed loop, {load_s} s; statuses {ng['statuses']} | "
         f"— | — |",
+        f"| ingest-null-spanmetrics | {sm['acked_spans_per_s']:,.0f} spans/s acknowledged = {sm_ratio*100:.0f}% of "
+        f"ingest-null; p99 {sm['latency_ms']['p99']:.2f} ms | OTLP/HTTP → spanmetrics (one extra dimension) → batch → "
+        f"nop, closed loop, {load_s} s; statuses {sm['statuses']} | ≥ 80% of ingest-null | {verdict(sm_ratio >= 0.8)} |",
         f"| ingest-postgres | {p['landed_spans_per_s']:,.0f} spans/s landed ({p['acked_spans_per_s']:,.0f} acknowledged); "
         f"raw binary COPY of the same rows {c['rows_per_s']:,.0f} rows/s → {ingest_ratio*100:.0f}% | "
         f"OTLP/HTTP → batch → PostgreSQL, closed loop, {load_s} s; COPY: {c['connections']} connections × "
@@ -334,6 +378,13 @@ def write_report(path, r, quick, load_s, overload_s, conns):
         f"{len(rr)} alternating rounds (ratios {ratios}); "
         f"lost {p['lost_spans']} | ≥ 85% of raw COPY | "
         f"{verdict(ingest_ratio >= 0.85)} |",
+        f"| server CPU per span | PostgreSQL CPU {p['server_cpu_us_per_span']:.1f} µs per span stored through the "
+        f"gateway, {c['server_cpu_us_per_span']:.1f} µs per row of the raw COPY → {cpu_ratio:.2f}× | the server's "
+        f"processes' CPU time from /proc (backends it reaped included) over the ingest-postgres round above and its "
+        f"COPY; independent of how the two cores are shared | ≤ 1.10× | {verdict(cpu_ratio <= 1.10)} |",
+        f"| ingest-postgres-indexed | {pi['landed_spans_per_s']:,.0f} spans/s landed = {pi_ratio*100:.0f}% of "
+        f"ingest-postgres; lost {pi['lost_spans']} | as ingest-postgres (one round) with `indexed_attributes: "
+        f"[attr.0, attr.1]` (two expression indexes on trace_spans) | the cost of indexing, reported | — |",
         f"| ingest ceiling | raw binary COPY while the load generator offers {cs['feeder_rate']:,} spans/s to a nop "
         f"gateway: {cs['rows_per_s']:,.0f} rows/s = {cs['rows_per_s'] / c['rows_per_s'] * 100:.0f}% of the COPY above | "
         f"what sharing the 2 cores with the receiving side leaves PostgreSQL, before any exporter work | — | — |",
@@ -351,6 +402,13 @@ def write_report(path, r, quick, load_s, overload_s, conns):
         f"the sidecar); p99 {fw['latency_ms']['p99']:.2f} ms at the sidecar; lost {fw['lost_spans']} | sidecar "
         f"(batch → otlphttp, gzip) → gateway over OTLP/HTTP (batch → PostgreSQL), closed loop, {load_s} s; "
         f"statuses {fw['statuses']} | loses nothing | {verdict(fw['lost_spans'] == 0)} |",
+        f"| query | search p50 {qy['search_p50_ms']:.0f} ms, p95 {qy['search_p95_ms']:.0f} ms (max "
+        f"{qy['search_max_ms']:.0f} ms; {qy['searches']} searches, {qy['traces_found']} traces); "
+        f"`/api/traces/{{id}}` of a {qy['big_trace_spans']:,}-span trace {qy['big_trace_ms']:.0f} ms; trace page "
+        f"drawn in {draw} | `tracegate query` over {qy['stored_spans']:,} stored spans (loaded in "
+        f"{qy['load_seconds']:.0f} s); Jaeger searches by service, operation, error, duration, a span attribute "
+        f"and an indexed `user.id`; headless Chromium 1280×800 for the page | search p95 ≤ 300 ms, trace ≤ 300 ms, "
+        f"page ≤ 1 s | {verdict(qy['search_p95_ms'] <= 300 and qy['big_trace_ms'] <= 300 and draw_ok)} |",
         f"| footprint | start-up {f['startup_ms']:.1f} ms to the first answered request; idle RSS "
         f"{f['idle_rss_mib']:.1f} MiB | median of {f['runs']} starts, OTLP/HTTP → batch → nop | ≤ 100 ms, ≤ 20 MiB | "
         f"{verdict(f['startup_ms'] <= 100 and f['idle_rss_mib'] <= 20)} |",

@@ -22,8 +22,9 @@ def test_bench_runs_every_scenario_and_writes_a_well_formed_report(tmp_path, tra
         assert field in report
     rows = [line for line in report.splitlines() if line.startswith("| ") and not line.startswith("| scenario")]
     scenarios = [row.split("|")[1].strip() for row in rows]
-    assert scenarios == ["decode", "ingest-null", "ingest-null-json", "ingest-null-grpc", "ingest-postgres",
-                         "ingest ceiling", "ack latency", "overload", "forward", "footprint", "footprint (sidecar)"]
+    assert scenarios == ["decode", "ingest-null", "ingest-null-json", "ingest-null-grpc", "ingest-null-spanmetrics",
+                         "ingest-postgres", "server CPU per span", "ingest-postgres-indexed", "ingest ceiling",
+                         "ack latency", "overload", "forward", "query", "footprint", "footprint (sidecar)"]
     for row in rows:
         assert row.count("|") == 6, row
     # Figures are numbers measured in this run, and nothing acknowledged was lost.
@@ -40,3 +41,11 @@ def test_bench_runs_every_scenario_and_writes_a_well_formed_report(tmp_path, tra
     assert "'grpc 0': " in report
     assert "acknowledged but not landed: 0 " in report
     assert re.search(r"\| forward \|[^\n]*; lost 0 \|", report)
+    assert re.search(r"\| ingest-null-spanmetrics \| [1-9][\d,]* spans/s acknowledged = \d+% of ingest-null", report)
+    assert re.search(r"\| server CPU per span \| PostgreSQL CPU [\d.]+ µs per span [^|]* → [\d.]+× \|", report)
+    assert re.search(r"\| ingest-postgres-indexed \| [1-9][\d,]* spans/s landed = \d+% of ingest-postgres; lost 0 ", report)
+    # The query scenario ran over the generated spans and found traces; the
+    # page was drawn in a real browser (make test installs one).
+    m = re.search(r"\| query \| search p50 \d+ ms, p95 \d+ ms \(max \d+ ms; (\d+) searches, (\d+) traces\); "
+                  r"`/api/traces/\{id\}` of a 10,000-span trace \d+ ms; trace page drawn in \d+ ms", report)
+    assert m and int(m.group(1)) > 0 and int(m.group(2)) > 0, report
