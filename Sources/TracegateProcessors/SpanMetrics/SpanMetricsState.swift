@@ -14,10 +14,26 @@ public struct SpanMetricsState: Sendable {
     private let prefix: String
     private let bounds: [Double]
     private let labelNames: [String]
-    private var series: [[String]: Series] = [:]
+    private var series: [Key: Series] = [:]
     private var overflow: Series?
     /// Spans that went to the overflow series.
     public private(set) var overflowSpans = 0
+
+    /// A series' label values: the four the Collector always has, kept as
+    /// they come (kind and status as numbers), and the configured dimensions
+    /// (an empty array, no allocation, when there are none).
+    struct Key: Hashable, Sendable {
+        var service: String
+        var name: String
+        var kind: Int32
+        var status: Int32
+        var dimensions: [String]
+
+        var values: [String] {
+            [service, name, SpanMetricsState.kindName(SpanKind(rawValue: kind)),
+             SpanMetricsState.statusName(StatusCode(rawValue: status))] + dimensions
+        }
+    }
 
     struct Series: Sendable {
         var calls = 0.0
@@ -42,33 +58,46 @@ public struct SpanMetricsState: Sendable {
         for rs in batch.resourceSpans {
             let service = rs.resource.serviceName
             for ss in rs.scopeSpans {
-                for span in ss.spans { record(span, service: service, resource: rs.resource.attributes, now: now) }
+                // In place: `for span in spans` would copy each span (a
+                // retain and release per field).
+                ss.spans.withUnsafeBufferPointer { spans in
+                    for i in spans.indices {
+                        record(spans.baseAddress! + i, service: service, resource: rs.resource.attributes, now: now)
+                    }
+                }
             }
         }
     }
 
-    private mutating func record(_ span: Span, service: String, resource: [Attribute], now: ContinuousClock.Instant) {
-        var labels = [service, span.name, Self.kindName(span.kind), Self.statusName(span.status.code)]
-        for dimension in config.dimensions {
-            if let value = span.attributes[key: dimension.name] ?? resource[key: dimension.name] {
-                labels.append(Self.text(value))
-            } else {
-                labels.append(dimension.defaultValue ?? "")
+    private mutating func record(_ span: UnsafePointer<Span>, service: String, resource: [Attribute], now: ContinuousClock.Instant) {
+        var key = Key(
+            service: service, name: span.pointee.name, kind: span.pointee.kind.rawValue,
+            status: span.pointee.status.code.rawValue, dimensions: [])
+        if !config.dimensions.isEmpty {
+            key.dimensions.reserveCapacity(config.dimensions.count)
+            for dimension in config.dimensions {
+                if let value = span.pointee.attributes[key: dimension.name] ?? resource[key: dimension.name] {
+                    key.dimensions.append(Self.text(value))
+                } else {
+                    key.dimensions.append(dimension.defaultValue ?? "")
+                }
             }
         }
-        let weight = Self.weight(span.traceState)
-        let seconds = Double(span.durationNanos) / 1e9
+        let weight = Self.weight(span.pointee.traceState)
+        let seconds = Double(span.pointee.durationNanos) / 1e9
         let value = config.unit == .ms ? seconds * 1e3 : seconds
-        if series[labels] == nil, config.cardinalityLimit > 0, series.count >= config.cardinalityLimit {
+        if config.cardinalityLimit > 0, series.count >= config.cardinalityLimit, series[key] == nil {
             var o = overflow ?? Series(buckets: Array(repeating: 0, count: bounds.count + 1), lastSeen: now)
             Self.add(&o, value: value, weight: weight, bounds: bounds, now: now)
             overflow = o
             overflowSpans += 1
             return
         }
-        var s = series[labels] ?? Series(buckets: Array(repeating: 0, count: bounds.count + 1), lastSeen: now)
-        Self.add(&s, value: value, weight: weight, bounds: bounds, now: now)
-        series[labels] = s
+        // Updated in place: one hash lookup, and no copy of the buckets.
+        let bounds = self.bounds
+        Self.add(
+            &series[key, default: Series(buckets: Array(repeating: 0, count: bounds.count + 1), lastSeen: now)],
+            value: value, weight: weight, bounds: bounds, now: now)
     }
 
     private static func add(_ s: inout Series, value: Double, weight: Double, bounds: [Double], now: ContinuousClock.Instant) {
@@ -92,12 +121,12 @@ public struct SpanMetricsState: Sendable {
         guard !series.isEmpty || overflow != nil else { return "" }
         let calls = "\(prefix)_calls_total"
         let duration = "\(prefix)_duration_\(config.unit == .ms ? "milliseconds" : "seconds")"
-        let keys = series.keys.sorted { $0.lexicographicallyPrecedes($1) }
+        let keys = series.keys.map { ($0, $0.values) }.sorted { $0.1.lexicographicallyPrecedes($1.1) }
         var out = "# HELP \(calls) Spans counted by the spanmetrics processor, scaled by their sampling probability.\n# TYPE \(calls) counter\n"
-        for key in keys { out += "\(calls){\(labels(key))} \(Self.number(series[key]!.calls))\n" }
+        for (key, values) in keys { out += "\(calls){\(labels(values))} \(Self.number(series[key]!.calls))\n" }
         if let o = overflow { out += "\(calls){otel_metric_overflow=\"true\"} \(Self.number(o.calls))\n" }
         out += "# HELP \(duration) Span durations, scaled by their sampling probability.\n# TYPE \(duration) histogram\n"
-        for key in keys { out += histogram(duration, labels(key), series[key]!) }
+        for (key, values) in keys { out += histogram(duration, labels(values), series[key]!) }
         if let o = overflow { out += histogram(duration, "otel_metric_overflow=\"true\"", o) }
         return out
     }
