@@ -214,3 +214,34 @@ private func blockSegment(_ number: Int, in dir: String) -> String {
         #expect(queue.currentStats.reservedSpans == 0)
     }
 }
+
+@Suite struct WriteReceiptTests {
+    @Test func requestBytesAreOfferedOnlyForTheUnchangedBatch() {
+        let offered = makeBatch(services: ["a", "b"], spansEach: 3)
+        let body: [UInt8] = [1, 2, 3]
+        let receipt = WriteReceipt(request: body, of: offered)
+        // Passed along by value, as the pipeline's stages do: the same batch.
+        let passedOn = offered
+        #expect(receipt.requestBytes(for: passedOn) == body)
+        // Changed by a stage (an attribute added): the body no longer says it.
+        var changed = offered
+        changed.resourceSpans[0].resource.attributes.append(Attribute("tenant", .string("x")))
+        #expect(receipt.requestBytes(for: changed) == nil)
+        // Rebuilt with equal content is not the offered batch either.
+        #expect(receipt.requestBytes(for: makeBatch(services: ["a", "b"], spansEach: 3)) == nil)
+        #expect(WriteReceipt().requestBytes(for: offered) == nil)
+    }
+
+    @Test func settlesOnceEveryExpectedWriteIsOverWithTheFirstFailure() {
+        let receipt = WriteReceipt()
+        receipt.expect()
+        receipt.expect()
+        let answers = Mutex<[String?]>([])
+        receipt.whenSettled { failure in answers.withLock { $0.append(failure) } }
+        receipt.settle(failure: "disk full")
+        #expect(answers.withLock { $0.isEmpty })
+        receipt.settle(failure: nil)
+        #expect(answers.withLock { $0 } == ["disk full"])
+        #expect(receipt.waitUntilSettled() == "disk full")
+    }
+}

@@ -112,8 +112,13 @@ public struct PipelineIngress: Sendable {
     /// persistent queue is writing the batch to its log: then it runs on
     /// that log's writer thread once the write (and sync) is done, and this
     /// thread (an event loop) is free meanwhile.
-    public func offer(_ batch: SpanBatch, answer: @escaping @Sendable (Admission) -> Void) {
-        let (admission, receipt) = admit(batch)
+    ///
+    /// `request`: the body the batch was decoded from, when it is an OTLP
+    /// protobuf request that decodes into exactly this batch (see
+    /// `WriteReceipt.requestBytes(for:)`); a persistent queue may store it
+    /// as it came.
+    public func offer(_ batch: SpanBatch, request: [UInt8]? = nil, answer: @escaping @Sendable (Admission) -> Void) {
+        let (admission, receipt) = admit(batch, request: request)
         guard admission == .accepted, let receipt, receipt.expectsWrites else {
             answer(admission)
             return
@@ -144,7 +149,7 @@ public struct PipelineIngress: Sendable {
     /// Everything of an offer up to handing the batch to the pipelines; the
     /// log writes that follow are counted on the receipt (nil when no
     /// pipeline has a persistent queue).
-    private func admit(_ batch: SpanBatch) -> (Admission, WriteReceipt?) {
+    private func admit(_ batch: SpanBatch, request: [UInt8]?) -> (Admission, WriteReceipt?) {
         let count = batch.spanCount
         guard count > 0 else { return (.accepted, nil) }
         var pipelines = route.pipelines
@@ -181,7 +186,7 @@ public struct PipelineIngress: Sendable {
         }
         // The persistent queues the batch reaches count their writes on the
         // receipt (`SendingQueue.consume`).
-        let receipt = WriteReceipt()
+        let receipt = WriteReceipt(request: request, of: batch)
         WriteReceipt.$current.withValue(receipt) {
             for pipeline in pipelines { pipeline.consume(batch) }
         }

@@ -264,8 +264,9 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
             condition.unlock()
             return
         }
-        let record = WriteAheadLog.frame(persistence.codec.encode(batch))
         let offer = WriteReceipt.current
+        let request = persistence.codec.recordsAreOTLPRequests ? offer?.requestBytes(for: batch) : nil
+        let record = WriteAheadLog.frame(request ?? persistence.codec.encode(batch))
         let receipt = offer ?? WriteReceipt()
         condition.lock()
         let ticket = backlog.admit(acceptedAt: .now)

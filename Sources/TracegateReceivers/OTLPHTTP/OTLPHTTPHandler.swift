@@ -223,6 +223,9 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             respond(context, head: head, .badRequest, status: .init(code: .invalidArgument, message: error.message), encoding: encoding)
             return
         }
+        // The body as it came can be a persistent queue's record when it
+        // decodes into exactly the batch offered.
+        let request = encoding == .protobuf && stamp.isEmpty && decoded.rejectedSpans == 0 && decoded.repairedStrings == 0 ? bytes : nil
         stamp.apply(to: &decoded.batch)
         let answer = Answer(
             spans: decoded.batch.spanCount, rejected: decoded.rejectedSpans, errorMessage: decoded.errorMessage,
@@ -231,7 +234,7 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         // is in its log: hop back to this connection's loop for the reply.
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
-        ingress.offer(decoded.batch) { admission in
+        ingress.offer(decoded.batch, request: request) { admission in
             if loop.inEventLoop {
                 bound.value.0.answer(bound.value.1, head: head, admission, answer, encoding: encoding)
             } else {
