@@ -184,6 +184,19 @@ def main():
                                             "--label", "ingest-null-grpc")
         gw.stop()
 
+        # ingest-persistent: the same load and pipeline with the nop
+        # exporter's sending queue on disk (the batch processor then works
+        # behind the queue), against the in-memory ingest-null above.
+        for label, fsync in (("ingest-persistent", "false"), ("ingest-persistent-fsync", "true")):
+            queue_dir = os.path.join(work, f"{label}-queue")
+            gw = Gateway(args.bin_dir, work, label,
+                         f'  nop: {{ sending_queue: {{ persistent: true, directory: "{queue_dir}", fsync: {fsync} }} }}')
+            results[label] = bench(args.bin_dir, "load", "--endpoint", gw.url, "--connections", conns,
+                                   "--duration", load_s, "--label", label)
+            in_memory = results["ingest-null"]["acked_spans_per_s"]
+            results[label]["ratio_vs_in_memory"] = results[label]["acked_spans_per_s"] / in_memory if in_memory else 0
+            gw.stop()
+
         # The same closed loop with spanmetrics before the batch: its cost per span.
         gw = Gateway(args.bin_dir, work, "spanmetrics", "  nop: {}",
                      processors={"spanmetrics": "{ dimensions: [ { name: attr.0 } ] }"})
@@ -328,6 +341,7 @@ def write_report(path, r, quick, load_s, overload_s, conns):
     d, n, p, c, lat, o, f = (r["decode"], r["ingest-null"], r["ingest-postgres"], r["copy"], r["latency"],
                              r["overload"], r["footprint"])
     nj, ng, fw, fs = r["ingest-null-json"], r["ingest-null-grpc"], r["forward"], r["footprint-sidecar"]
+    pq, pf = r["ingest-persistent"], r["ingest-persistent-fsync"]
     sm, pi, qy = r["ingest-null-spanmetrics"], r["ingest-postgres-indexed"], r["query"]
     sm_ratio = sm["acked_spans_per_s"] / n["acked_spans_per_s"] if n["acked_spans_per_s"] else 0
     pi_ratio = pi["landed_spans_per_s"] / p["landed_spans_per_s"] if p["landed_spans_per_s"] else 0
@@ -368,6 +382,15 @@ def write_report(path, r, quick, load_s, overload_s, conns):
         f"| ingest-null-grpc | {ng['acked_spans_per_s']:,.0f} spans/s acknowledged; p99 {ng['latency_ms']['p99']:.2f} ms | "
         f"OTLP/gRPC (h2c, one stream per call) → batch → nop, closed loop, {load_s} s; statuses {ng['statuses']} | "
         f"— | — |",
+        f"| ingest-persistent | {pq['acked_spans_per_s']:,.0f} spans/s acknowledged = "
+        f"{pq['ratio_vs_in_memory']*100:.0f}% of ingest-null; p99 {pq['latency_ms']['p99']:.2f} ms | "
+        f"OTLP/HTTP → nop with a persistent sending_queue, `fsync: false` (batching behind the log), closed loop, "
+        f"{load_s} s; statuses {pq['statuses']} | ≥ 80% of ingest-null | "
+        f"{verdict(pq['ratio_vs_in_memory'] >= 0.8)} |",
+        f"| ingest-persistent-fsync | {pf['acked_spans_per_s']:,.0f} spans/s acknowledged = "
+        f"{pf['ratio_vs_in_memory']*100:.0f}% of ingest-null; p99 {pf['latency_ms']['p99']:.2f} ms | "
+        f"as ingest-persistent with `fsync: true` (one fdatasync per group of requests); statuses {pf['statuses']} | "
+        f"≥ 50% of ingest-null | {verdict(pf['ratio_vs_in_memory'] >= 0.5)} |",
         f"| ingest-null-spanmetrics | {sm['acked_spans_per_s']:,.0f} spans/s acknowledged = {sm_ratio*100:.0f}% of "
         f"ingest-null; p99 {sm['latency_ms']['p99']:.2f} ms | OTLP/HTTP → spanmetrics (one extra dimension) → batch → "
         f"nop, closed loop, {load_s} s; statuses {sm['statuses']} | ≥ 80% of ingest-null | {verdict(sm_ratio >= 0.8)} |",

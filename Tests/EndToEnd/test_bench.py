@@ -22,9 +22,10 @@ def test_bench_runs_every_scenario_and_writes_a_well_formed_report(tmp_path, tra
         assert field in report
     rows = [line for line in report.splitlines() if line.startswith("| ") and not line.startswith("| scenario")]
     scenarios = [row.split("|")[1].strip() for row in rows]
-    assert scenarios == ["decode", "ingest-null", "ingest-null-json", "ingest-null-grpc", "ingest-null-spanmetrics",
-                         "ingest-postgres", "server CPU per span", "ingest-postgres-indexed", "ingest ceiling",
-                         "ack latency", "overload", "forward", "query", "footprint", "footprint (sidecar)"]
+    assert scenarios == ["decode", "ingest-null", "ingest-null-json", "ingest-null-grpc", "ingest-persistent",
+                         "ingest-persistent-fsync", "ingest-null-spanmetrics", "ingest-postgres", "server CPU per span",
+                         "ingest-postgres-indexed", "ingest ceiling", "ack latency", "overload", "forward", "query",
+                         "footprint", "footprint (sidecar)"]
     for row in rows:
         assert row.count("|") == 6, row
     # Figures are numbers measured in this run, and nothing acknowledged was lost.
@@ -38,6 +39,12 @@ def test_bench_runs_every_scenario_and_writes_a_well_formed_report(tmp_path, tra
     for scenario in ("ingest-null", "ingest-null-json", "ingest-null-grpc"):
         assert re.search(rf"\| {scenario} \| [1-9][\d,]* spans/s acknowledged", report), scenario
     assert re.search(r"\| forward \| [1-9][\d,]* spans/s landed", report)
+    # The persistent queue's rows: acknowledged spans, their share of the
+    # in-memory figure, and a p99, with or without fsync.
+    for scenario in ("ingest-persistent", "ingest-persistent-fsync"):
+        assert re.search(rf"\| {scenario} \| [1-9][\d,]* spans/s acknowledged = \d+% of ingest-null; "
+                         r"p99 \d+\.\d\d ms \|", report), scenario
+    assert "`fsync: false`" in report and "`fsync: true`" in report
     assert "'grpc 0': " in report
     assert "acknowledged but not landed: 0 " in report
     assert re.search(r"\| forward \|[^\n]*; lost 0 \|", report)

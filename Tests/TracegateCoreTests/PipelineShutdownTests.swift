@@ -8,9 +8,9 @@ import Testing
             exporter: RecordingExporter(), config: .init(numConsumers: 1, queueSize: 100), retry: fastRetry, logger: quietLogger)
         let pipeline = Pipeline(id: "traces", entry: FanOut([queue]), queues: [queue])
         let ingress = PipelineIngress(pipelines: [pipeline])
-        #expect(ingress.offer(makeBatch(services: ["a"], spansEach: 3)) == .accepted)
+        #expect(ingress.offerAndWait(makeBatch(services: ["a"], spansEach: 3)) == .accepted)
         await pipeline.close()
-        guard case .refused(_, let reason, .pipelineFull) = ingress.offer(makeBatch(services: ["a"], spansEach: 3)) else {
+        guard case .refused(_, let reason, .pipelineFull) = ingress.offerAndWait(makeBatch(services: ["a"], spansEach: 3)) else {
             Issue.record("a closed pipeline must refuse")
             return
         }

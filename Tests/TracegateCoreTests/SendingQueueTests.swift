@@ -111,8 +111,8 @@ let fastRetry = RetryPolicy(initialInterval: .milliseconds(5), maxInterval: .mil
             Pipeline(id: "traces/large", entry: FanOut([large]), queues: [large]),
             Pipeline(id: "traces/small", entry: FanOut([small]), queues: [small]),
         ])
-        #expect(ingress.offer(makeBatch(services: ["a"], spansEach: 4)) == .accepted)
-        guard case .refused(_, let reason, _) = ingress.offer(makeBatch(services: ["a"], spansEach: 4)) else {
+        #expect(ingress.offerAndWait(makeBatch(services: ["a"], spansEach: 4)) == .accepted)
+        guard case .refused(_, let reason, _) = ingress.offerAndWait(makeBatch(services: ["a"], spansEach: 4)) else {
             Issue.record("expected a refusal")
             return
         }

@@ -108,6 +108,26 @@ private func payload(_ n: Int, size: Int = 100) -> [UInt8] { (0..<size).map { UI
     @Test func checksumIsCRC32C() {
         #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
     }
+
+    @Test func checksumOfEveryLengthAndAlignmentMatchesTheBitwiseDefinition() {
+        // The slicing-by-8 loop against CRC-32C computed one bit at a time.
+        func bitwise(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+            var crc: UInt32 = 0xFFFF_FFFF
+            for b in bytes {
+                crc ^= UInt32(b)
+                for _ in 0..<8 { crc = (crc & 1) != 0 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
+            }
+            return crc ^ 0xFFFF_FFFF
+        }
+        let data = (0..<300).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+        for start in 0..<9 {
+            for end in stride(from: start, through: data.count, by: 7) {
+                #expect(CRC32C.checksum(Array(data[start..<end])) == bitwise(data[start..<end]))
+                let viaPointer = data.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[start..<end])) }
+                #expect(viaPointer == bitwise(data[start..<end]))
+            }
+        }
+    }
 }
 
 /// Encodes a batch as the span ids it holds, enough to check the queue's

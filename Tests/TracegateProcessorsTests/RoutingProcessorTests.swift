@@ -87,7 +87,7 @@ final class KeepingExporter: SpanExporter {
         let pipeline = Pipeline(id: "traces", entry: FilterProcessor(id: "filter", config: filterConfig, next: router), queues: queues)
         let ingress = PipelineIngress(pipelines: [pipeline])
 
-        #expect(ingress.offer(tenants) == .accepted)
+        #expect(ingress.offerAndWait(tenants) == .accepted)
         for queue in queues { #expect(queue.currentStats.reservedSpans <= 4) }
         for queue in queues { queue.start() }
         #expect(await eventually { queues.allSatisfy { $0.currentStats.reservedSpans == 0 } })

@@ -11,6 +11,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Logging
+import Synchronization
 
 /// The disk side of a persistent sending queue: an append-only log of
 /// checksummed records in numbered segment files, and a cursor that says
@@ -24,35 +25,65 @@ import Logging
 ///   a torn or missing cursor replays from the oldest segment (at-least-once).
 /// - `lock`: held with `flock` while open, so two processes cannot share a log.
 ///
-/// Durability: `append` returns after `write(2)`, so a record survives the
-/// process being killed (it is in the page cache); with `fsync: true` it also
-/// `fdatasync`s, so it survives a power loss, at the cost of a disk flush per
-/// append. Recovery stops reading a segment at the first record whose length or
-/// checksum is wrong (a write torn by a crash, or a damaged file), logs the
-/// file and byte offset and how much it skipped, and keeps every record before
-/// it. New records always go to a fresh segment.
+/// Durability: `appendGroup` returns after one `write(2)` of all its records,
+/// so they survive the process being killed (they are in the page cache);
+/// with `fsync: true` it also `fdatasync`s once for the group, so they
+/// survive a power loss. Recovery stops reading a segment at the first record
+/// whose length or checksum is wrong (a write torn by a crash, or a damaged
+/// file), logs the file and byte offset and how much it skipped, and keeps
+/// every record before it. New records always go to a fresh segment.
 ///
-/// Not thread-safe: the owning `SendingQueue` calls it under its lock.
-public final class WriteAheadLog {
+/// Thread-safe, with three locks so that the two sides never wait for each
+/// other's I/O: `tail` (the segment being written) is held by an append for
+/// its whole write and sync, and taken by nothing else; `cursorFile` is held
+/// by an acknowledgement while it rewrites the cursor and deletes segments;
+/// `ledger` (which records are pending, sizes) is held by either only for
+/// bookkeeping, never across a system call.
+public final class WriteAheadLog: Sendable {
     /// A record as recovered at open: its sequence number (for `acknowledge`) and payload.
-    public struct Record {
+    public struct Record: Sendable {
         public var sequence: UInt64
         public var payload: [UInt8]
     }
 
-    /// Why a log cannot be opened.
-    public struct OpenError: Error, CustomStringConvertible {
+    /// Why a log cannot be opened or written.
+    public struct OpenError: Error, Sendable, CustomStringConvertible {
         public var description: String
     }
 
-    private struct Position: Comparable {
+    struct Position: Comparable, Sendable {
         var segment: UInt64
         var offset: UInt64
         static func < (a: Position, b: Position) -> Bool { (a.segment, a.offset) < (b.segment, b.offset) }
     }
 
+    /// The segment appends go to; only appends touch it.
+    private struct Tail {
+        var fd: Int32 = -1
+        var segment: UInt64 = 0
+        var offset: UInt64 = 0
+    }
+
+    /// What appends and acknowledgements share.
+    private struct Ledger {
+        /// Size of every segment on disk, by number.
+        var segmentSizes: [UInt64: Int] = [:]
+        /// Records not yet acknowledged, in log order, from `pendingHead` on.
+        var pending: [(sequence: UInt64, start: Position)] = []
+        var pendingHead = 0
+        var acknowledged: Set<UInt64> = []
+        var nextSequence: UInt64 = 1
+        var recovered: [Record] = []
+        var diskBytes = 0
+        /// Just past the last record appended whole: where the cursor goes
+        /// when nothing is pending.
+        var end = Position(segment: 0, offset: 0)
+    }
+
     static let magic: [UInt8] = Array("TGWAL001".utf8)
     static let headerSize = 8
+    /// Bytes in front of each record's payload: its length and checksum.
+    public static let recordOverhead = 8
     /// A record longer than this is taken for a corrupt length field.
     static let maxRecordSize = 1 << 30
 
@@ -62,32 +93,22 @@ public final class WriteAheadLog {
     public let segmentSize: Int
     public let fsync: Bool
     private let logger: Logger
+    private let lockFD: Int32
+    private let tail: Mutex<Tail>
+    private let ledger: Mutex<Ledger>
+    /// The cursor file's descriptor; held while it is rewritten.
+    private let cursorFile: Mutex<Int32>
 
-    private var lockFD: Int32 = -1
-    private var cursorFD: Int32 = -1
-    private var writeFD: Int32 = -1
-    private var writeSegment: UInt64 = 0
-    private var writeOffset: UInt64 = 0
-    /// Size of every segment on disk, by number.
-    private var segmentSizes: [UInt64: Int] = [:]
-    /// Records not yet acknowledged, in log order, from `pendingHead` on.
-    private var pending: [(sequence: UInt64, start: Position)] = []
-    private var pendingHead = 0
-    private var acknowledged: Set<UInt64> = []
-    private var nextSequence: UInt64 = 1
-    private var recovered: [Record] = []
-
-    /// Bytes the segments use now.
-    public private(set) var diskBytes = 0
     /// What recovery skipped at open: one line per corrupt or truncated spot.
-    public private(set) var recoveryProblems: [String] = []
+    public let recoveryProblems: [String]
 
     /// Opens (creating if needed) the log in `directory`, and reads back the
     /// records not yet exported; take them with `takeRecovered()`.
     public init(directory: String, maxSize: Int, segmentSize: Int? = nil, fsync: Bool, logger: Logger) throws(OpenError) {
         self.directory = directory
         self.maxSize = maxSize
-        self.segmentSize = segmentSize ?? max(64 << 10, min(maxSize / 8, 64 << 20))
+        let segmentSize = segmentSize ?? max(64 << 10, min(maxSize / 8, 64 << 20))
+        self.segmentSize = segmentSize
         self.fsync = fsync
         var logger = logger
         logger[metadataKey: "queue_directory"] = "\(directory)"
@@ -101,241 +122,335 @@ public final class WriteAheadLog {
                 throw OpenError(description: "cannot create \(directory): \(Self.errnoText())")
             }
         }
-        lockFD = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        let lockFD = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard lockFD >= 0 else { throw OpenError(description: "cannot open \(directory)/lock: \(Self.errnoText())") }
         guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
             close(lockFD)
             throw OpenError(description: "\(directory) is in use by another process (its lock file is held)")
         }
+        let cursorFD = open(directory + "/cursor", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard cursorFD >= 0 else {
+            close(lockFD)
+            throw OpenError(description: "cannot open \(directory)/cursor: \(Self.errnoText())")
+        }
+        var recovery = Recovery(directory: directory, logger: logger)
+        var tail = Tail()
         do throws(OpenError) {
-            try recover()
+            try recovery.run(cursorFD: cursorFD, tail: &tail)
         } catch {
-            closeAll()
+            if tail.fd >= 0 { close(tail.fd) }
+            close(cursorFD)
+            close(lockFD)
             throw error
         }
+        self.lockFD = lockFD
+        self.cursorFile = Mutex(cursorFD)
+        self.tail = Mutex(tail)
+        self.ledger = Mutex(recovery.ledger)
+        self.recoveryProblems = recovery.problems
     }
 
-    deinit { closeAll() }
+    deinit {
+        tail.withLock { if $0.fd >= 0 { close($0.fd) } }
+        cursorFile.withLock { if $0 >= 0 { close($0) } }
+        close(lockFD)
+    }
 
     /// The records recovered at open, once; later calls return nothing.
     public func takeRecovered() -> [Record] {
-        defer { recovered = [] }
-        return recovered
+        ledger.withLock { l in
+            defer { l.recovered = [] }
+            return l.recovered
+        }
     }
 
-    /// True when the segments have reached `maxSize`: the queue refuses new data.
-    public var isFull: Bool { diskBytes >= maxSize }
+    /// Bytes the segments use now.
+    public var diskBytes: Int { ledger.withLock { $0.diskBytes } }
 
-    /// Appends a record and returns its sequence number. Returns after the
-    /// bytes are written (and flushed with `fsync`).
-    public func append(_ payload: [UInt8]) throws(OpenError) -> UInt64 {
-        if writeOffset >= UInt64(segmentSize) { try startSegment(writeSegment + 1) }
+    /// True when the segments have reached `maxSize`: the queue refuses new data.
+    public var isFull: Bool { ledger.withLock { $0.diskBytes >= maxSize } }
+
+    /// Records appended or recovered and not yet acknowledged.
+    public var pendingCount: Int { ledger.withLock { $0.pending.count - $0.pendingHead } }
+
+    /// A payload framed as a record: `[length][crc32c][payload]`. Pure, so a
+    /// caller frames on its own thread and the writer only writes.
+    public static func frame(_ payload: [UInt8]) -> [UInt8] {
         var record = [UInt8]()
-        record.reserveCapacity(payload.count + 8)
-        Self.appendLE(UInt32(payload.count), to: &record)
-        Self.appendLE(CRC32C.checksum(payload), to: &record)
+        record.reserveCapacity(payload.count + recordOverhead)
+        appendLE(UInt32(payload.count), to: &record)
+        appendLE(CRC32C.checksum(payload), to: &record)
         record += payload
-        let start = Position(segment: writeSegment, offset: writeOffset)
-        do throws(OpenError) {
-            try writeAll(writeFD, record)
-            if fsync && fdatasync(writeFD) != 0 { throw OpenError(description: "fdatasync failed: \(Self.errnoText())") }
-        } catch {
-            // Part of the record may be in the file; recovery stops there. The
-            // next append starts a new segment so that later records stay readable.
-            writeOffset = UInt64(max(segmentSize, Self.headerSize + 1))
-            throw error
+        return record
+    }
+
+    /// Appends one record and returns its sequence number (`appendGroup` of one).
+    public func append(_ payload: [UInt8]) throws(OpenError) -> UInt64 {
+        try appendGroup([Self.frame(payload)])[0]
+    }
+
+    /// Appends records framed by `frame` with one `write(2)` (and one
+    /// `fdatasync` with `fsync`), and returns their sequence numbers, in
+    /// order. All or nothing for the caller: on an error none of them is
+    /// pending (some may be whole on disk and replayed after a restart:
+    /// delivery is at-least-once).
+    public func appendGroup(_ records: [[UInt8]]) throws(OpenError) -> [UInt64] {
+        guard !records.isEmpty else { return [] }
+        return try tail.withLock { (tail: inout Tail) throws(OpenError) -> [UInt64] in
+            if tail.offset >= UInt64(segmentSize) { try startSegment(tail.segment + 1, &tail) }
+            var bytes: [UInt8]
+            if records.count == 1 {
+                bytes = records[0]
+            } else {
+                bytes = []
+                bytes.reserveCapacity(records.reduce(0) { $0 + $1.count })
+                for record in records { bytes += record }
+            }
+            let segment = tail.segment
+            let first = tail.offset
+            do throws(OpenError) {
+                try writeAll(tail.fd, bytes)
+                if fsync && fdatasync(tail.fd) != 0 { throw OpenError(description: "fdatasync failed: \(Self.errnoText())") }
+            } catch {
+                // Part of the group may be in the file; recovery stops there.
+                // The next append starts a new segment so that later records
+                // stay readable.
+                tail.offset = UInt64(max(segmentSize, Self.headerSize + 1))
+                throw error
+            }
+            tail.offset += UInt64(bytes.count)
+            let end = tail.offset
+            return ledger.withLock { l in
+                l.segmentSizes[segment, default: 0] += bytes.count
+                l.diskBytes += bytes.count
+                var sequences: [UInt64] = []
+                sequences.reserveCapacity(records.count)
+                var at = first
+                for record in records {
+                    sequences.append(l.nextSequence)
+                    l.pending.append((l.nextSequence, Position(segment: segment, offset: at)))
+                    l.nextSequence += 1
+                    at += UInt64(record.count)
+                }
+                l.end = Position(segment: segment, offset: end)
+                return sequences
+            }
         }
-        writeOffset += UInt64(record.count)
-        segmentSizes[writeSegment, default: 0] += record.count
-        diskBytes += record.count
-        let sequence = nextSequence
-        nextSequence += 1
-        pending.append((sequence, start))
-        return sequence
     }
 
     /// Marks a record exported. The cursor moves past every record exported so
-    /// far in log order, and segments wholly behind it are deleted.
-    public func acknowledge(_ sequence: UInt64) {
-        acknowledged.insert(sequence)
-        var moved = false
-        while pendingHead < pending.count, acknowledged.remove(pending[pendingHead].sequence) != nil {
-            pendingHead += 1
-            moved = true
-        }
-        guard moved else { return }
-        if pendingHead > 1024 && pendingHead * 2 > pending.count {
-            pending.removeFirst(pendingHead)
-            pendingHead = 0
-        }
-        let cursor = pendingHead < pending.count ? pending[pendingHead].start : Position(segment: writeSegment, offset: writeOffset)
-        writeCursor(cursor)
-        for segment in segmentSizes.keys.sorted() where segment < cursor.segment {
-            deleteSegment(segment)
+    /// far in log order, and segments wholly behind it are deleted. Never
+    /// waits for an append's I/O.
+    public func acknowledge(_ sequence: UInt64) { acknowledge([sequence]) }
+
+    /// Marks records exported together (one export of merged records): the
+    /// cursor is written once for all of them.
+    public func acknowledge(_ sequences: [UInt64]) {
+        guard !sequences.isEmpty else { return }
+        cursorFile.withLock { fd in
+            let moved: (cursor: Position, dead: [UInt64])? = ledger.withLock { l in
+                l.acknowledged.formUnion(sequences)
+                var moved = false
+                while l.pendingHead < l.pending.count, l.acknowledged.remove(l.pending[l.pendingHead].sequence) != nil {
+                    l.pendingHead += 1
+                    moved = true
+                }
+                guard moved else { return nil }
+                if l.pendingHead > 1024 && l.pendingHead * 2 > l.pending.count {
+                    l.pending.removeFirst(l.pendingHead)
+                    l.pendingHead = 0
+                }
+                let cursor = l.pendingHead < l.pending.count ? l.pending[l.pendingHead].start : l.end
+                // Segments before the cursor's are before `end` too, so never
+                // the one an append is writing.
+                let dead = l.segmentSizes.keys.filter { $0 < cursor.segment }.sorted()
+                for segment in dead { l.diskBytes -= l.segmentSizes.removeValue(forKey: segment)! }
+                return (cursor, dead)
+            }
+            guard let moved else { return }
+            writeCursor(fd, moved.cursor)
+            for segment in moved.dead { unlink(segmentPath(segment)) }
         }
     }
-
-    /// Records appended or recovered and not yet acknowledged.
-    public var pendingCount: Int { pending.count - pendingHead }
 
     // MARK: - Recovery
 
-    private func recover() throws(OpenError) {
-        cursorFD = open(directory + "/cursor", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard cursorFD >= 0 else { throw OpenError(description: "cannot open \(directory)/cursor: \(Self.errnoText())") }
-        let segments = listSegments()
-        var cursor = readCursor() ?? Position(segment: segments.first ?? 0, offset: 0)
-        if let first = segments.first, cursor.segment < first {
-            cursor = Position(segment: first, offset: 0)
-        }
-        for segment in segments {
-            if segment < cursor.segment {
-                unlink(segmentPath(segment))
-                continue
-            }
-            let bytes = readFile(segmentPath(segment))
-            segmentSizes[segment] = bytes.count
-            diskBytes += bytes.count
-            scan(segment, bytes, from: segment == cursor.segment ? cursor.offset : 0)
-        }
-        try startSegment((segments.last ?? 0) + 1)
-        if pending.isEmpty { writeCursor(Position(segment: writeSegment, offset: writeOffset)) }
-        let live = Set(pending.map(\.start.segment))
-        for segment in segmentSizes.keys.sorted() where segment < writeSegment && !live.contains(segment) {
-            deleteSegment(segment)
-        }
-        if !recovered.isEmpty || !recoveryProblems.isEmpty {
-            logger.info(
-                "persistent queue recovered",
-                metadata: ["records": "\(recovered.count)", "bytes": "\(diskBytes)", "problems": "\(recoveryProblems.count)"])
-        }
-    }
+    /// Reads what the directory holds at open, before the log is shared.
+    private struct Recovery {
+        let directory: String
+        let logger: Logger
+        var ledger = Ledger()
+        var problems: [String] = []
 
-    /// Reads the records of one segment from `offset` (the cursor, or the start).
-    private func scan(_ segment: UInt64, _ bytes: [UInt8], from offset: UInt64) {
-        let name = segmentPath(segment)
-        guard bytes.count >= Self.headerSize, Array(bytes[0..<Self.headerSize]) == Self.magic else {
-            skip(name, at: 0, of: bytes.count, "missing or wrong segment header")
-            return
+        init(directory: String, logger: Logger) {
+            self.directory = directory
+            self.logger = logger
         }
-        var at = max(Self.headerSize, Int(clamping: offset))
-        if at > bytes.count {
-            skip(name, at: bytes.count, of: bytes.count, "the cursor (offset \(at)) points past the end of the segment")
-            return
+
+        mutating func run(cursorFD: Int32, tail: inout Tail) throws(OpenError) {
+            let segments = listSegments()
+            var cursor = readCursor(cursorFD) ?? Position(segment: segments.first ?? 0, offset: 0)
+            if let first = segments.first, cursor.segment < first {
+                cursor = Position(segment: first, offset: 0)
+            }
+            for segment in segments {
+                let path = WriteAheadLog.segmentPath(directory, segment)
+                if segment < cursor.segment {
+                    unlink(path)
+                    continue
+                }
+                let bytes = (try? [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))) ?? []
+                ledger.segmentSizes[segment] = bytes.count
+                ledger.diskBytes += bytes.count
+                scan(segment, bytes, from: segment == cursor.segment ? cursor.offset : 0)
+            }
+            let first = try WriteAheadLog.createSegment(directory, (segments.last ?? 0) + 1)
+            tail = Tail(fd: first, segment: (segments.last ?? 0) + 1, offset: UInt64(WriteAheadLog.headerSize))
+            ledger.segmentSizes[tail.segment] = WriteAheadLog.headerSize
+            ledger.diskBytes += WriteAheadLog.headerSize
+            ledger.end = Position(segment: tail.segment, offset: tail.offset)
+            if ledger.pending.isEmpty { WriteAheadLog.writeCursor(cursorFD, ledger.end, logger: logger) }
+            let live = Set(ledger.pending.map(\.start.segment))
+            for segment in ledger.segmentSizes.keys.sorted() where segment < tail.segment && !live.contains(segment) {
+                ledger.diskBytes -= ledger.segmentSizes.removeValue(forKey: segment)!
+                unlink(WriteAheadLog.segmentPath(directory, segment))
+            }
+            if !ledger.recovered.isEmpty || !problems.isEmpty {
+                logger.info(
+                    "persistent queue recovered",
+                    metadata: ["records": "\(ledger.recovered.count)", "bytes": "\(ledger.diskBytes)", "problems": "\(problems.count)"])
+            }
         }
-        while at < bytes.count {
-            guard bytes.count - at >= 8 else {
-                skip(name, at: at, of: bytes.count, "truncated record header")
+
+        /// Reads the records of one segment from `offset` (the cursor, or the start).
+        private mutating func scan(_ segment: UInt64, _ bytes: [UInt8], from offset: UInt64) {
+            let name = WriteAheadLog.segmentPath(directory, segment)
+            guard bytes.count >= WriteAheadLog.headerSize, Array(bytes[0..<WriteAheadLog.headerSize]) == WriteAheadLog.magic else {
+                skip(name, at: 0, of: bytes.count, "missing or wrong segment header")
                 return
             }
-            let length = Int(Self.readLE(bytes, at))
-            let crc = Self.readLE(bytes, at + 4)
-            guard length <= Self.maxRecordSize, length <= bytes.count - at - 8 else {
-                skip(name, at: at, of: bytes.count, "truncated record (length \(length), \(bytes.count - at - 8) bytes left)")
+            var at = max(WriteAheadLog.headerSize, Int(clamping: offset))
+            if at > bytes.count {
+                skip(name, at: bytes.count, of: bytes.count, "the cursor (offset \(at)) points past the end of the segment")
                 return
             }
-            let payload = Array(bytes[(at + 8)..<(at + 8 + length)])
-            guard CRC32C.checksum(payload) == crc else {
-                skip(name, at: at, of: bytes.count, "checksum mismatch")
-                return
+            while at < bytes.count {
+                guard bytes.count - at >= 8 else {
+                    skip(name, at: at, of: bytes.count, "truncated record header")
+                    return
+                }
+                let length = Int(WriteAheadLog.readLE(bytes, at))
+                let crc = WriteAheadLog.readLE(bytes, at + 4)
+                guard length <= WriteAheadLog.maxRecordSize, length <= bytes.count - at - 8 else {
+                    skip(name, at: at, of: bytes.count, "truncated record (length \(length), \(bytes.count - at - 8) bytes left)")
+                    return
+                }
+                let payload = Array(bytes[(at + 8)..<(at + 8 + length)])
+                guard CRC32C.checksum(payload) == crc else {
+                    skip(name, at: at, of: bytes.count, "checksum mismatch")
+                    return
+                }
+                let sequence = ledger.nextSequence
+                ledger.nextSequence += 1
+                ledger.pending.append((sequence, Position(segment: segment, offset: UInt64(at))))
+                ledger.recovered.append(Record(sequence: sequence, payload: payload))
+                at += 8 + length
             }
-            let sequence = nextSequence
-            nextSequence += 1
-            pending.append((sequence, Position(segment: segment, offset: UInt64(at))))
-            recovered.append(Record(sequence: sequence, payload: payload))
-            at += 8 + length
         }
-    }
 
-    private func skip(_ file: String, at offset: Int, of size: Int, _ reason: String) {
-        let line = "\(file): skipped \(size - offset) bytes from byte offset \(offset): \(reason)"
-        recoveryProblems.append(line)
-        logger.error(
-            "persistent queue: corrupt or truncated data skipped",
-            metadata: ["file": "\(file)", "offset": "\(offset)", "skipped_bytes": "\(size - offset)", "reason": "\(reason)"])
-    }
-
-    private func listSegments() -> [UInt64] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return names.compactMap { name -> UInt64? in
-            guard name.hasSuffix(".wal") else { return nil }
-            return UInt64(name.dropLast(4))
-        }.sorted()
-    }
-
-    private func readCursor() -> Position? {
-        var buffer = [UInt8](repeating: 0, count: 20)
-        let n = buffer.withUnsafeMutableBytes { pread(cursorFD, $0.baseAddress, 20, 0) }
-        guard n == 20 else {
-            if n > 0 { logger.warning("persistent queue: cursor file is short; replaying from the oldest segment") }
-            return nil
+        private mutating func skip(_ file: String, at offset: Int, of size: Int, _ reason: String) {
+            let line = "\(file): skipped \(size - offset) bytes from byte offset \(offset): \(reason)"
+            problems.append(line)
+            logger.error(
+                "persistent queue: corrupt or truncated data skipped",
+                metadata: ["file": "\(file)", "offset": "\(offset)", "skipped_bytes": "\(size - offset)", "reason": "\(reason)"])
         }
-        guard CRC32C.checksum(Array(buffer[0..<16])) == Self.readLE(buffer, 16) else {
-            logger.warning("persistent queue: cursor checksum mismatch; replaying from the oldest segment")
-            return nil
+
+        private func listSegments() -> [UInt64] {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            return names.compactMap { name -> UInt64? in
+                guard name.hasSuffix(".wal") else { return nil }
+                return UInt64(name.dropLast(4))
+            }.sorted()
         }
-        let segment = UInt64(Self.readLE(buffer, 0)) | UInt64(Self.readLE(buffer, 4)) << 32
-        let offset = UInt64(Self.readLE(buffer, 8)) | UInt64(Self.readLE(buffer, 12)) << 32
-        return Position(segment: segment, offset: offset)
+
+        private func readCursor(_ fd: Int32) -> Position? {
+            var buffer = [UInt8](repeating: 0, count: 20)
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 20, 0) }
+            guard n == 20 else {
+                if n > 0 { logger.warning("persistent queue: cursor file is short; replaying from the oldest segment") }
+                return nil
+            }
+            guard CRC32C.checksum(Array(buffer[0..<16])) == WriteAheadLog.readLE(buffer, 16) else {
+                logger.warning("persistent queue: cursor checksum mismatch; replaying from the oldest segment")
+                return nil
+            }
+            let segment = UInt64(WriteAheadLog.readLE(buffer, 0)) | UInt64(WriteAheadLog.readLE(buffer, 4)) << 32
+            let offset = UInt64(WriteAheadLog.readLE(buffer, 8)) | UInt64(WriteAheadLog.readLE(buffer, 12)) << 32
+            return Position(segment: segment, offset: offset)
+        }
     }
 
     // MARK: - Files
 
-    private func startSegment(_ number: UInt64) throws(OpenError) {
-        if writeFD >= 0 { close(writeFD) }
-        let path = segmentPath(number)
-        writeFD = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o600)
-        guard writeFD >= 0 else { throw OpenError(description: "cannot create \(path): \(Self.errnoText())") }
-        try writeAll(writeFD, Self.magic)
-        writeSegment = number
-        writeOffset = UInt64(Self.headerSize)
-        segmentSizes[number] = Self.headerSize
-        diskBytes += Self.headerSize
+    /// Moves appends to a new segment (the tail lock is held).
+    private func startSegment(_ number: UInt64, _ tail: inout Tail) throws(OpenError) {
+        let fd = try Self.createSegment(directory, number)
+        if tail.fd >= 0 { close(tail.fd) }
+        tail = Tail(fd: fd, segment: number, offset: UInt64(Self.headerSize))
+        ledger.withLock { l in
+            l.segmentSizes[number] = Self.headerSize
+            l.diskBytes += Self.headerSize
+            l.end = Position(segment: number, offset: UInt64(Self.headerSize))
+        }
     }
 
-    private func deleteSegment(_ number: UInt64) {
-        guard number != writeSegment, let size = segmentSizes.removeValue(forKey: number) else { return }
-        unlink(segmentPath(number))
-        diskBytes -= size
+    /// Creates a segment file with its header; returns its descriptor.
+    private static func createSegment(_ directory: String, _ number: UInt64) throws(OpenError) -> Int32 {
+        let path = segmentPath(directory, number)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw OpenError(description: "cannot create \(path): \(errnoText())") }
+        do throws(OpenError) {
+            try writeAll(fd, magic, directory: directory)
+        } catch {
+            close(fd)
+            throw error
+        }
+        return fd
     }
 
-    private func writeCursor(_ p: Position) {
+    private func writeCursor(_ fd: Int32, _ p: Position) { Self.writeCursor(fd, p, logger: logger) }
+
+    private static func writeCursor(_ fd: Int32, _ p: Position, logger: Logger) {
         var out: [UInt8] = []
-        Self.appendLE(UInt32(truncatingIfNeeded: p.segment), to: &out)
-        Self.appendLE(UInt32(truncatingIfNeeded: p.segment >> 32), to: &out)
-        Self.appendLE(UInt32(truncatingIfNeeded: p.offset), to: &out)
-        Self.appendLE(UInt32(truncatingIfNeeded: p.offset >> 32), to: &out)
-        Self.appendLE(CRC32C.checksum(out), to: &out)
-        let n = out.withUnsafeBytes { pwrite(cursorFD, $0.baseAddress, 20, 0) }
-        if n != 20 { logger.warning("persistent queue: cannot write the cursor; exported records may be sent again after a restart", metadata: ["error": "\(Self.errnoText())"]) }
+        appendLE(UInt32(truncatingIfNeeded: p.segment), to: &out)
+        appendLE(UInt32(truncatingIfNeeded: p.segment >> 32), to: &out)
+        appendLE(UInt32(truncatingIfNeeded: p.offset), to: &out)
+        appendLE(UInt32(truncatingIfNeeded: p.offset >> 32), to: &out)
+        appendLE(CRC32C.checksum(out), to: &out)
+        let n = out.withUnsafeBytes { pwrite(fd, $0.baseAddress, 20, 0) }
+        if n != 20 { logger.warning("persistent queue: cannot write the cursor; exported records may be sent again after a restart", metadata: ["error": "\(errnoText())"]) }
     }
 
-    private func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(OpenError) {
+    private func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(OpenError) { try Self.writeAll(fd, bytes, directory: directory) }
+
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], directory: String) throws(OpenError) {
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw OpenError(description: "write to \(directory) failed: \(Self.errnoText())")
+                throw OpenError(description: "write to \(directory) failed: \(errnoText())")
             }
             done += n
         }
     }
 
-    private func readFile(_ path: String) -> [UInt8] {
-        (try? [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))) ?? []
-    }
+    private func segmentPath(_ number: UInt64) -> String { Self.segmentPath(directory, number) }
 
-    private func segmentPath(_ number: UInt64) -> String {
+    private static func segmentPath(_ directory: String, _ number: UInt64) -> String {
         let digits = String(number)
         return directory + "/" + String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".wal"
-    }
-
-    private func closeAll() {
-        for fd in [writeFD, cursorFD, lockFD] where fd >= 0 { close(fd) }
-        writeFD = -1
-        cursorFD = -1
-        lockFD = -1
     }
 
     private static func errnoText() -> String { String(cString: strerror(errno)) }

@@ -5,6 +5,9 @@ public enum RefusalKind: String, Sendable, Equatable, CaseIterable {
     case pipelineFull = "pipeline_full"
     /// The memory limiter is above its soft limit: HTTP 429, gRPC RESOURCE_EXHAUSTED.
     case memoryLimit = "memory_limit"
+    /// A persistent queue could not write the request to its log: HTTP 503,
+    /// gRPC UNAVAILABLE.
+    case queueWrite = "queue_write"
 }
 
 /// A stage that may refuse new data before the pipeline reserves room for it

@@ -9,6 +9,9 @@ public final class Pipeline: Sendable {
     private let refusalHint: Duration
     /// Stages that may refuse data before room is reserved (memory_limiter).
     public let gates: [any AdmissionGate]
+    /// Some exporter queue of this pipeline is persistent: an offer waits
+    /// for its log writes before it is answered.
+    let writesLog: Bool
     /// Offers in progress, and whether the pipeline still takes new ones.
     private let door = Mutex((open: true, inFlight: 0))
 
@@ -21,6 +24,7 @@ public final class Pipeline: Sendable {
         self.queues = queues
         self.refusalHint = refusalHint
         self.gates = gates
+        self.writesLog = queues.contains { $0.config.persistent }
     }
 
     /// Reserves room for `count` spans in every exporter queue, all or nothing.
@@ -100,11 +104,54 @@ public struct PipelineIngress: Sendable {
         return nil
     }
 
-    /// Offers a decoded batch. On `.accepted` the spans are owned by the
-    /// pipelines; on `.refused` nothing was kept.
-    public func offer(_ batch: SpanBatch) -> Admission {
+    /// Offers a decoded batch and calls `answer` once the admission is final.
+    /// On `.accepted` the spans are owned by the pipelines and durable as
+    /// their queues promise; on `.refused` the client is to retry.
+    ///
+    /// `answer` runs on this thread before `offer` returns, unless a
+    /// persistent queue is writing the batch to its log: then it runs on
+    /// that log's writer thread once the write (and sync) is done, and this
+    /// thread (an event loop) is free meanwhile.
+    ///
+    /// `request`: the body the batch was decoded from, when it is an OTLP
+    /// protobuf request that decodes into exactly this batch (see
+    /// `WriteReceipt.requestBytes(for:)`); a persistent queue may store it
+    /// as it came.
+    public func offer(_ batch: SpanBatch, request: [UInt8]? = nil, answer: @escaping @Sendable (Admission) -> Void) {
+        let (admission, receipt) = admit(batch, request: request)
+        guard admission == .accepted, let receipt, receipt.expectsWrites else {
+            answer(admission)
+            return
+        }
+        receipt.whenSettled { failure in
+            guard let failure else {
+                answer(.accepted)
+                return
+            }
+            answer(.refused(retryAfter: .seconds(1), reason: "persistent queue write failed: \(failure)", kind: .queueWrite))
+        }
+    }
+
+    /// `offer`, waiting on this thread for the answer: for callers that may
+    /// block (tools, tests), never for an event loop.
+    public func offerAndWait(_ batch: SpanBatch) -> Admission {
+        let answered = Mutex<Admission?>(nil)
+        let receipt = WriteReceipt()
+        receipt.expect()
+        offer(batch) { admission in
+            answered.withLock { $0 = admission }
+            receipt.settle(failure: nil)
+        }
+        _ = receipt.waitUntilSettled()
+        return answered.withLock { $0! }
+    }
+
+    /// Everything of an offer up to handing the batch to the pipelines; the
+    /// log writes that follow are counted on the receipt (nil when no
+    /// pipeline has a persistent queue).
+    private func admit(_ batch: SpanBatch, request: [UInt8]?) -> (Admission, WriteReceipt?) {
         let count = batch.spanCount
-        guard count > 0 else { return .accepted }
+        guard count > 0 else { return (.accepted, nil) }
         var pipelines = route.pipelines
         // A reload may close the pipelines this offer found between reading
         // the route and entering them: the route then names their successors.
@@ -117,24 +164,33 @@ public struct PipelineIngress: Sendable {
             for done in pipelines[..<closed] { done.leave() }
             let fresh = route.pipelines
             guard !Self.same(fresh, pipelines) else {
-                return .refused(retryAfter: pipelines[closed].retryHint, reason: "pipeline \(pipelines[closed].id) is shutting down")
+                return (.refused(retryAfter: pipelines[closed].retryHint, reason: "pipeline \(pipelines[closed].id) is shutting down"), nil)
             }
             pipelines = fresh
         }
-        guard entered else { return .refused(retryAfter: .seconds(1), reason: "the configuration is being reloaded") }
+        guard entered else { return (.refused(retryAfter: .seconds(1), reason: "the configuration is being reloaded"), nil) }
         defer { for pipeline in pipelines { pipeline.leave() } }
         let hasGates = pipelines.contains { !$0.gates.isEmpty }
         let bytes = hasGates ? batch.estimatedByteSize : 0
-        if hasGates, let refusal = Self.gateRefusal(pipelines, bytes: bytes) { return refusal }
+        if hasGates, let refusal = Self.gateRefusal(pipelines, bytes: bytes) { return (refusal, nil) }
         for (i, pipeline) in pipelines.enumerated() where !pipeline.reserve(count) {
             for done in pipelines[..<i] { done.release(count) }
-            return .refused(retryAfter: pipeline.retryHint, reason: "pipeline \(pipeline.id) is at capacity: its exporter queues are full")
+            return (.refused(retryAfter: pipeline.retryHint, reason: "pipeline \(pipeline.id) is at capacity: its exporter queues are full"), nil)
         }
         if hasGates {
             for pipeline in pipelines { for gate in pipeline.gates { gate.admitted(bytes: bytes) } }
         }
-        for pipeline in pipelines { pipeline.consume(batch) }
-        return .accepted
+        guard pipelines.contains(where: \.writesLog) else {
+            for pipeline in pipelines { pipeline.consume(batch) }
+            return (.accepted, nil)
+        }
+        // The persistent queues the batch reaches count their writes on the
+        // receipt (`SendingQueue.consume`).
+        let receipt = WriteReceipt(request: request, of: batch)
+        WriteReceipt.$current.withValue(receipt) {
+            for pipeline in pipelines { pipeline.consume(batch) }
+        }
+        return (.accepted, receipt)
     }
 
     private static func same(_ a: [Pipeline], _ b: [Pipeline]) -> Bool {

@@ -62,6 +62,8 @@ public struct SendingQueueStats: Sendable, Equatable {
     public var refusedDiskFull = 0
     /// Bytes the persistent queue uses on disk (0 in memory).
     public var diskBytes = 0
+    /// Groups of records the persistent queue failed to write.
+    public var failedWrites = 0
 
     public init() {}
 }
@@ -88,21 +90,32 @@ public struct QueuePersistence {
 /// on them, which is logged and counted).
 ///
 /// A persistent queue (`persistence`) also appends every batch to a
-/// write-ahead log in `consume`, before the receiver acknowledges it, and
-/// marks it exported in the log after the exporter took it; at start it
-/// replays what the log holds. Consumers then merge up to `coalesceSpans` spans
+/// write-ahead log before the receiver acknowledges it — on a writer thread
+/// of its own, in groups (`GroupCommitWriter`), while the receiver's offer
+/// waits for a `WriteReceipt` — and marks it exported in the log after the
+/// exporter took it; at start it replays what the log holds. Consumers then merge up to `coalesceSpans` spans
 /// of queued batches into one export, doing the batch processor's work behind
 /// the log (see `PipelineGraph`).
 public final class SendingQueue: SpanConsumer, @unchecked Sendable {
-    // @unchecked: every mutable field below, and the write-ahead log (a
-    // non-Sendable class used by nothing else), is read and written only while
-    // `condition` is locked.
+    // @unchecked: every mutable field below is read and written only while
+    // `condition` is locked (`writer` is set once, in init). The write-ahead
+    // log and its writer are Sendable and lock for themselves.
     private struct Entry {
         var batch: SpanBatch
         /// Log records holding this batch (none for an in-memory queue).
         var sequences: [UInt64]
         /// This batch's place in `backlog` (several once coalesced).
         var tickets: [UnstoredBacklog.Ticket]
+    }
+
+    /// A batch on its way into the log.
+    private struct Submission {
+        var batch: SpanBatch
+        var ticket: UnstoredBacklog.Ticket
+        /// Settled when the record is written (or not).
+        var receipt: WriteReceipt
+        /// Its client was answered already (no offer waits for it).
+        var acknowledged: Bool
     }
 
     private let condition = ThreadCondition()
@@ -114,6 +127,11 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
     private var liveConsumers = 0
     private var backlog = UnstoredBacklog()
     private var watermarkObservers: [@Sendable () -> Void] = []
+    /// Batches handed to the log's writer and not yet written (or failed):
+    /// consumers do not finish a shutdown drain before these are queued.
+    private var unwritten = 0
+    /// Writes the log in groups, off the receivers' threads (persistent only).
+    private var writer: GroupCommitWriter<Submission>?
 
     /// What the consumers call; a reload may replace it (`replaceExporter`).
     private let currentExporter: Mutex<any SpanExporter>
@@ -142,7 +160,12 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
         self.coalesceSpans = coalesceSpans
         diskFullRefusals = Counter(label: "tracegate_persistent_queue_refused_total", dimensions: [("exporter", exporter.id)])
         diskBytesGauge = Gauge(label: "tracegate_persistent_queue_bytes", dimensions: [("exporter", exporter.id)])
-        if let persistence { replay(persistence) }
+        if let persistence {
+            replay(persistence)
+            // Weak: the queue owns the writer, and the writer thread holds
+            // the writer only while it runs (start … shutdown).
+            writer = GroupCommitWriter(log: persistence.log) { [weak self] group, outcome in self?.written(group, outcome) }
+        }
     }
 
     /// Queues what the log recovered at open. Those spans were acknowledged
@@ -223,27 +246,83 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
     }
 
     /// Enqueues a batch whose room was reserved.
+    ///
+    /// A persistent queue frames the batch as a log record here, on the
+    /// caller's thread, and hands it to its log's writer; the batch is queued
+    /// for the consumers once its record is written. Inside an offer (a
+    /// receiver's request, `WriteReceipt.current`) this returns at once and
+    /// the offer's answer waits for the write; elsewhere (a processor
+    /// releasing spans it held) it returns after the write, as before.
     public func consume(_ batch: SpanBatch) {
         let count = batch.spanCount
         guard count > 0 else { return }
-        let record = persistence.map { $0.codec.encode(batch) }
-        condition.lock()
-        var sequences: [UInt64] = []
-        if let persistence, let record {
-            // Written (to the page cache, or flushed with fsync) before the
-            // receiver answers: the caller's acknowledgement follows this return.
-            do throws(WriteAheadLog.OpenError) {
-                sequences.append(try persistence.log.append(record))
-            } catch {
-                logger.error("persistent queue: cannot write; these spans are kept in memory only", metadata: ["error": "\(error)", "spans": "\(count)"])
-            }
-            stats.diskBytes = persistence.log.diskBytes
-            diskBytesGauge.record(stats.diskBytes)
+        guard let persistence, let writer else {
+            condition.lock()
+            batches.append(Entry(batch: batch, sequences: [], tickets: [backlog.admit(acceptedAt: .now)]))
+            stats.queuedSpans += count
+            condition.signal()
+            condition.unlock()
+            return
         }
-        batches.append(Entry(batch: batch, sequences: sequences, tickets: [backlog.admit(acceptedAt: .now)]))
-        stats.queuedSpans += count
-        condition.signal()
+        let offer = WriteReceipt.current
+        let request = persistence.codec.recordsAreOTLPRequests ? offer?.requestBytes(for: batch) : nil
+        let record = WriteAheadLog.frame(request ?? persistence.codec.encode(batch))
+        let receipt = offer ?? WriteReceipt()
+        condition.lock()
+        let ticket = backlog.admit(acceptedAt: .now)
+        unwritten += 1
         condition.unlock()
+        receipt.expect()
+        writer.submit(record, Submission(batch: batch, ticket: ticket, receipt: receipt, acknowledged: offer == nil))
+        if offer == nil { _ = receipt.waitUntilSettled() }
+    }
+
+    /// The writer's report on a group of records (on its thread, or on the
+    /// submitter's when no writer runs): queue what is in the log, then
+    /// answer the offers that wait for it.
+    private func written(_ group: [Submission], _ outcome: Result<[UInt64], WriteAheadLog.OpenError>) {
+        guard let persistence else { return }
+        var failure: String? = nil
+        var moved = false
+        var kept = 0
+        condition.lock()
+        switch outcome {
+        case .success(let sequences):
+            for (submission, sequence) in zip(group, sequences) {
+                batches.append(Entry(batch: submission.batch, sequences: [sequence], tickets: [submission.ticket]))
+                stats.queuedSpans += submission.batch.spanCount
+            }
+        case .failure(let error):
+            failure = error.description
+            for submission in group {
+                if submission.acknowledged {
+                    // Its client was answered before this write (a processor
+                    // held the spans): keep them, in memory only.
+                    batches.append(Entry(batch: submission.batch, sequences: [], tickets: [submission.ticket]))
+                    stats.queuedSpans += submission.batch.spanCount
+                    kept += submission.batch.spanCount
+                } else {
+                    // Its client gets the error and retries: hold nothing.
+                    stats.reservedSpans -= submission.batch.spanCount
+                    if backlog.finish(submission.ticket) { moved = true }
+                }
+            }
+            stats.failedWrites += 1
+        }
+        unwritten -= group.count
+        stats.diskBytes = persistence.log.diskBytes
+        let diskBytes = stats.diskBytes
+        let observers = moved ? watermarkObservers : []
+        condition.broadcast()
+        condition.unlock()
+        diskBytesGauge.record(diskBytes)
+        if let failure {
+            logger.error(
+                "persistent queue: cannot write; requests waiting for this write are refused, spans already acknowledged are kept in memory only",
+                metadata: ["error": "\(failure)", "requests": "\(group.count)", "kept_spans": "\(kept)"])
+        }
+        for submission in group { submission.receipt.settle(failure: failure) }
+        for observer in observers { observer() }
     }
 
     /// When the oldest acknowledged span this queue has not finished with
@@ -276,11 +355,15 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
         currentExporter.withLock { $0 = exporter }
     }
 
-    /// Starts the consumer threads.
+    /// Starts the consumer threads, and the log's writer thread of a persistent queue.
     public func start() {
         condition.lock()
         liveConsumers = config.numConsumers
         condition.unlock()
+        if let writer {
+            writer.start()
+            startThread(name: "tg-wal-\(exporter.id)") { writer.run() }
+        }
         for i in 0..<config.numConsumers {
             startThread(name: "tg-\(exporter.id)-\(i)") { [self] in self.consumerLoop() }
         }
@@ -321,6 +404,8 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
         closing = true
         condition.broadcast()
         condition.unlock()
+        // Writes what it holds, then ends; the consumers drain those too.
+        writer?.stop()
     }
 
     /// Makes consumers give up retrying; returns the spans not yet exported.
@@ -341,10 +426,13 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
     private func consumerLoop() {
         while let entry = nextBatch() {
             let finished = deliver(entry.batch)
+            if let persistence, finished {
+                // Outside `condition`: the cursor's I/O has locks of its own.
+                persistence.log.acknowledge(entry.sequences)
+            }
             condition.lock()
             stats.reservedSpans -= entry.batch.spanCount
             if let persistence, finished {
-                for sequence in entry.sequences { persistence.log.acknowledge(sequence) }
                 stats.diskBytes = persistence.log.diskBytes
                 diskBytesGauge.record(stats.diskBytes)
             }
@@ -365,7 +453,7 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
     private func nextBatch() -> Entry? {
         condition.lock()
         defer { condition.unlock() }
-        while head == batches.count && !closing { condition.wait() }
+        while head == batches.count && (!closing || unwritten > 0) { condition.wait() }
         guard head < batches.count, !abandoned else { return nil }
         var batch = batches[head]
         batches[head] = Entry(batch: SpanBatch(), sequences: [], tickets: [])

@@ -7,14 +7,20 @@ public struct NopExporterFactory: ExporterFactory {
     public init() {}
 
     public func read(_ map: ConfigMap) -> NopExporterConfig {
+        var c = NopExporterConfig()
+        c.sendingQueue = SendingQueueConfig.read(map.map("sending_queue"), defaults: c.sendingQueue)
         map.finish()
-        return NopExporterConfig()
+        return c
     }
 
     public func build(_ config: NopExporterConfig, _ context: ExporterContext) throws -> BuiltExporter {
-        BuiltExporter(exporter: NopExporter(id: context.id))
+        BuiltExporter(exporter: NopExporter(id: context.id), sendingQueue: config.sendingQueue)
     }
 }
 
-/// `nop` has no settings.
-public struct NopExporterConfig: ComponentConfig, Equatable {}
+/// `nop` settings: only its sending queue, so that a benchmark can measure
+/// the queue (in memory or persistent) without a sink behind it.
+public struct NopExporterConfig: ComponentConfig, Equatable {
+    /// The queue in front of the exporter (`sending_queue`), as every exporter has.
+    public var sendingQueue = SendingQueueConfig()
+}

@@ -8,4 +8,6 @@ public struct OTLPBatchCodec: SpanBatchCodec {
     public func encode(_ batch: SpanBatch) -> [UInt8] { OTLPProtobufEncoder.encode(batch) }
 
     public func decode(_ bytes: [UInt8]) throws -> SpanBatch { try OTLPProtobufDecoder.decode(bytes).batch }
+
+    public var recordsAreOTLPRequests: Bool { true }
 }

@@ -7,8 +7,9 @@ import TracegateCore
 import TracegateOTLP
 
 /// Serves one HTTP/2 stream: a unary `TraceService/Export` call. Runs on the
-/// connection's event loop; decoding and the pipeline offer are synchronous
-/// and never block, as in the HTTP receiver.
+/// connection's event loop; decoding and the pipeline offer never block, as
+/// in the HTTP receiver (the answer to an offer that a persistent queue
+/// writes comes back to the loop when the write is done).
 ///
 /// Answers: a response message and `grpc-status: 0` (with partial success
 /// when spans were rejected), or a Trailers-Only error: INVALID_ARGUMENT for
@@ -210,18 +211,30 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
             decoded = d
         }
         stamp.apply(to: &decoded.batch)
-        switch ingress.offer(decoded.batch) {
-        case .accepted:
-            metrics.accepted(encoding: "protobuf", spans: decoded.batch.spanCount, rejected: decoded.rejectedSpans,
-                repairedStrings: decoded.repairedStrings)
-            let payload = ExportResponseEncoder.encode(rejectedSpans: decoded.rejectedSpans, errorMessage: decoded.errorMessage)
-            var body = context.channel.allocator.buffer(capacity: GRPCFraming.prefixSize + payload.count)
-            GRPCFraming.write(payload, to: &body)
-            context.write(wrapOutboundOut(.headers(.init(headers: Self.responseHeaders(status: 200)))), promise: nil)
-            context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(body)))), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: ["grpc-status": "0"], endStream: true))), promise: nil)
-        case .refused(let retryAfter, let reason, let kind):
-            refuse(context, retryAfter: retryAfter, reason: reason, kind: kind, spans: decoded.batch.spanCount, requestEnded: true)
+        let (spans, rejected, errorMessage, repaired) =
+            (decoded.batch.spanCount, decoded.rejectedSpans, decoded.errorMessage, decoded.repairedStrings)
+        // A persistent queue answers from its writer thread once the batch
+        // is in its log: hop back to this stream's loop for the reply.
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        ingress.offer(decoded.batch) { admission in
+            let reply: @Sendable () -> Void = {
+                let (handler, context) = bound.value
+                switch admission {
+                case .accepted:
+                    handler.metrics.accepted(encoding: "protobuf", spans: spans, rejected: rejected, repairedStrings: repaired)
+                    let payload = ExportResponseEncoder.encode(rejectedSpans: rejected, errorMessage: errorMessage)
+                    var body = context.channel.allocator.buffer(capacity: GRPCFraming.prefixSize + payload.count)
+                    GRPCFraming.write(payload, to: &body)
+                    context.write(handler.wrapOutboundOut(.headers(.init(headers: Self.responseHeaders(status: 200)))), promise: nil)
+                    context.write(handler.wrapOutboundOut(.data(.init(data: .byteBuffer(body)))), promise: nil)
+                    context.writeAndFlush(
+                        handler.wrapOutboundOut(.headers(.init(headers: ["grpc-status": "0"], endStream: true))), promise: nil)
+                case .refused(let retryAfter, let reason, let kind):
+                    handler.refuse(context, retryAfter: retryAfter, reason: reason, kind: kind, spans: spans, requestEnded: true)
+                }
+            }
+            if loop.inEventLoop { reply() } else { loop.execute(reply) }
         }
     }
 

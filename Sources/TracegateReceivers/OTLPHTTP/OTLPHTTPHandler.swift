@@ -7,7 +7,9 @@ import TracegateOTLP
 /// Serves `POST /v1/traces` with OTLP/HTTP protobuf or JSON bodies, answering
 /// with the status codes of the OTLP/HTTP specification, in the encoding of the
 /// request. Runs on the connection's event loop: decoding and the pipeline
-/// offer are synchronous and never block.
+/// offer never block; the answer to an offer that a persistent queue writes
+/// comes back to the loop when the write is done (HTTP/1.1 pipelining
+/// assistance holds the connection's next request until then).
 final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -221,19 +223,46 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             respond(context, head: head, .badRequest, status: .init(code: .invalidArgument, message: error.message), encoding: encoding)
             return
         }
+        // The body as it came can be a persistent queue's record when it
+        // decodes into exactly the batch offered.
+        let request = encoding == .protobuf && stamp.isEmpty && decoded.rejectedSpans == 0 && decoded.repairedStrings == 0 ? bytes : nil
         stamp.apply(to: &decoded.batch)
-        switch ingress.offer(decoded.batch) {
+        let answer = Answer(
+            spans: decoded.batch.spanCount, rejected: decoded.rejectedSpans, errorMessage: decoded.errorMessage,
+            repairedStrings: decoded.repairedStrings)
+        // A persistent queue answers from its writer thread once the batch
+        // is in its log: hop back to this connection's loop for the reply.
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        ingress.offer(decoded.batch, request: request) { admission in
+            if loop.inEventLoop {
+                bound.value.0.answer(bound.value.1, head: head, admission, answer, encoding: encoding)
+            } else {
+                loop.execute { bound.value.0.answer(bound.value.1, head: head, admission, answer, encoding: encoding) }
+            }
+        }
+    }
+
+    /// What the reply to an offered request says besides the admission.
+    private struct Answer {
+        var spans: Int
+        var rejected: Int
+        var errorMessage: String
+        var repairedStrings: Int
+    }
+
+    private func answer(_ context: ChannelHandlerContext, head: HTTPRequestHead, _ admission: Admission, _ answer: Answer, encoding: Encoding) {
+        switch admission {
         case .accepted:
-            metrics.accepted(encoding: encoding.label, spans: decoded.batch.spanCount, rejected: decoded.rejectedSpans,
-                repairedStrings: decoded.repairedStrings)
+            metrics.accepted(encoding: encoding.label, spans: answer.spans, rejected: answer.rejected, repairedStrings: answer.repairedStrings)
             let payload =
                 switch encoding {
-                case .protobuf: ExportResponseEncoder.encode(rejectedSpans: decoded.rejectedSpans, errorMessage: decoded.errorMessage)
-                case .json: OTLPJSONEncoder.encodeResponse(rejectedSpans: decoded.rejectedSpans, errorMessage: decoded.errorMessage)
+                case .protobuf: ExportResponseEncoder.encode(rejectedSpans: answer.rejected, errorMessage: answer.errorMessage)
+                case .json: OTLPJSONEncoder.encodeResponse(rejectedSpans: answer.rejected, errorMessage: answer.errorMessage)
                 }
             respond(context, head: head, .ok, body: payload, encoding: encoding)
-        case .refused(let retryAfter, let reason, let kind):
-            refuse(context, head: head, .refused(retryAfter: retryAfter, reason: reason, kind: kind), spans: decoded.batch.spanCount, encoding: encoding)
+        case .refused:
+            refuse(context, head: head, admission, spans: answer.spans, encoding: encoding)
         }
     }
 
@@ -245,7 +274,7 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         metrics.refused(encoding: encoding.label, reason: ReceiverMetrics.Reason(kind), spans: spans)
         let (code, rpc): (HTTPResponseStatus, RPCStatus.Code) =
             switch kind {
-            case .pipelineFull: (.serviceUnavailable, .unavailable)
+            case .pipelineFull, .queueWrite: (.serviceUnavailable, .unavailable)
             case .memoryLimit: (.tooManyRequests, .resourceExhausted)
             }
         respond(

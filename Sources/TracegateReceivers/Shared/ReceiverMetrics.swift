@@ -27,6 +27,8 @@ public final class ReceiverMetrics: Sendable {
         case connectionLimit = "connection_limit"
         case pipelineFull = "pipeline_full"
         case memoryLimit = "memory_limit"
+        /// A persistent queue could not write the request to its log.
+        case queueWrite = "queue_write"
         /// The peer broke or abused HTTP/2 (rapid reset, frame floods,
         /// oversized header lists): its connection was closed.
         case protocolError = "protocol"
@@ -89,6 +91,7 @@ extension ReceiverMetrics.Reason {
         switch kind {
         case .pipelineFull: self = .pipelineFull
         case .memoryLimit: self = .memoryLimit
+        case .queueWrite: self = .queueWrite
         }
     }
 }

@@ -122,12 +122,12 @@ import TracegateCore
         heap.set(10)
         limiter.check()
         #expect(ingress.refusalBeforeDecoding() == nil)
-        #expect(ingress.offer(spans(5)) == .accepted)
+        #expect(ingress.offerAndWait(spans(5)) == .accepted)
         #expect(queue.currentStats.reservedSpans == 5)
         heap.set(90)
         limiter.check()
         guard case .refused(_, _, .memoryLimit)? = ingress.refusalBeforeDecoding(),
-            case .refused(_, _, .memoryLimit) = ingress.offer(spans(5))
+            case .refused(_, _, .memoryLimit) = ingress.offerAndWait(spans(5))
         else {
             Issue.record("expected memory-limit refusals")
             return
