@@ -26,8 +26,10 @@ def _sh(root, *args):
 
 
 def _psql(dsn, sql):
-    return subprocess.run(["psql", dsn, "-v", "ON_ERROR_STOP=1", "-tAc", sql], check=True, text=True,
-                          capture_output=True).stdout.strip()
+    proc = subprocess.run(["psql", dsn, "-v", "ON_ERROR_STOP=1", "-tAc", sql], text=True, capture_output=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"psql failed: {proc.stderr.strip()}\n{sql[:300]}")
+    return proc.stdout.strip()
 
 
 def populate(root, bin_dir, dsn, spans, work):
@@ -66,7 +68,7 @@ def populate(root, bin_dir, dsn, spans, work):
                    jsonb_build_object('http.route', '/r/' || ((t + s) % 200), 'user.id', 'u' || (t % 200000),
                                       'http.response.status_code', 200, 'i', s),
                    jsonb_build_object('service.name', 'svc-' || ((t + s / 4) % 20), 'host.name', 'h' || (t % 30))
-            FROM generate_series({lo}, {hi}) t, generate_series(0, 9) s,
+            FROM generate_series({lo}::bigint, {hi}::bigint) t, generate_series(0, 9) s,
                  LATERAL (SELECT now() - ((t * 7919) % 172800) * interval '1 second' AS ts,
                                  ((t * 31 + s * 17) % 1000 + 1) * 1000 AS dur) g""")
     # One trace of 10,000 spans: a tree three levels deep over five services.
