@@ -61,10 +61,11 @@ def populate(root, bin_dir, dsn, spans, work):
             SELECT decode(lpad(to_hex(t), 32, '0'), 'hex'),
                    decode(lpad(to_hex(t * 16 + s), 16, '0'), 'hex'),
                    CASE WHEN s = 0 THEN NULL ELSE decode(lpad(to_hex(t * 16 + (s - 1) / 3), 16, '0'), 'hex') END,
-                   'op-' || ((t * 13 + s) % 50), CASE WHEN s = 0 THEN 2 WHEN s % 3 = 1 THEN 3 ELSE 1 END,
+                   'op-' || (((t + s / 4) % 20) * 7 + s) % 50, CASE WHEN s = 0 THEN 2 WHEN s % 3 = 1 THEN 3 ELSE 1 END,
                    'svc-' || ((t + s / 4) % 20),
                    ts + s * interval '2 ms', ts + s * interval '2 ms' + dur * interval '1 microsecond', dur * 1000,
-                   CASE WHEN (t + s) % 100 = 0 THEN 2 ELSE 0 END, CASE WHEN (t + s) % 100 = 0 THEN 'failed' ELSE '' END,
+                   CASE WHEN (t * 2654435761 + s * 40503) % 1000003 % 100 = 0 THEN 2 ELSE 0 END,
+                   CASE WHEN (t * 2654435761 + s * 40503) % 1000003 % 100 = 0 THEN 'failed' ELSE '' END,
                    jsonb_build_object('http.route', '/r/' || ((t + s) % 200), 'user.id', 'u' || (t % 200000),
                                       'http.response.status_code', 200, 'i', s),
                    jsonb_build_object('service.name', 'svc-' || ((t + s / 4) % 20), 'host.name', 'h' || (t % 30))
@@ -83,8 +84,18 @@ def populate(root, bin_dir, dsn, spans, work):
                50000000, CASE WHEN s % 500 = 7 THEN 2 ELSE 0 END,
                jsonb_build_object('i', s, 'http.route', '/big'), '{{"service.name": "svc-0"}}'
         FROM generate_series(0, {BIG_SPANS - 1}) s""")
+    # The catalog shows a partitioned table's index as `CREATE INDEX … ON ONLY
+    # trace_spans`, which would build it on the parent alone: without ONLY it
+    # is built on every partition too.
     _psql(dsn, "SET maintenance_work_mem = '512MB'; "
-               f"ALTER TABLE trace_spans ADD CONSTRAINT trace_spans_pkey {constraint}; " + "".join(f"{d}; " for d in indexes))
+               f"ALTER TABLE trace_spans ADD CONSTRAINT trace_spans_pkey {constraint}; "
+               + "".join(f"{d.replace(' ON ONLY ', ' ON ', 1)}; " for d in indexes))
+    built = int(_psql(dsn, "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                           "WHERE c.relkind = 'i' AND i.inhparent IN (SELECT indexrelid FROM pg_index "
+                           "WHERE indrelid = 'trace_spans'::regclass)"))
+    partitions = int(_psql(dsn, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'trace_spans'::regclass"))
+    if built < partitions * (len(indexes) + 1):
+        raise RuntimeError(f"indexes rebuilt on {built} partition indexes, expected {partitions * (len(indexes) + 1)}")
     _psql(dsn, "INSERT INTO span_operations (service_name, span_name, kind) "
                "SELECT DISTINCT service_name, name, kind FROM trace_spans ON CONFLICT DO NOTHING")
     # The index of indexed_attributes, made by the exporter as it would be in use.
@@ -127,13 +138,16 @@ def searches(quick):
     for i in range(4 if quick else 20):
         svc = f"svc-{i % 20}"
         tags = lambda d: urllib.parse.quote(json.dumps(d))
+        # Spans of service k carry operations (7k + s) % 50; a user's traces
+        # start in service (user % 20): every search below has matches.
+        user = i * 977 % 200000
         out += [
             f"service={svc}&lookback=1h&limit=20",
-            f"service={svc}&operation=op-{i % 50}&lookback=2d&limit=20",
+            f"service={svc}&operation=op-{((i % 20) * 7 + i % 10) % 50}&lookback=2d&limit=20",
             f"service={svc}&tags={tags({'error': 'true'})}&lookback=2d&limit=20",
             f"service={svc}&minDuration=900ms&lookback=1d&limit=20",
             f"service={svc}&tags={tags({'http.route': f'/r/{i * 7 % 200}'})}&lookback=2d&limit=20",
-            f"service={svc}&tags={tags({'user.id': f'u{i * 977 % 200000}'})}&lookback=2d&limit=20",
+            f"service=svc-{user % 20}&tags={tags({'user.id': f'u{user}'})}&lookback=2d&limit=20",
         ]
     return out
 

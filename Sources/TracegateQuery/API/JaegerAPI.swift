@@ -147,9 +147,11 @@ struct JaegerAPI: Sendable {
         var ids = query.traceIDs
         if ids.isEmpty {
             let indexed = await indexedAttributes.keys(database)
-            // Scan the newest matching spans; traces with many matching spans
-            // may need a longer scan to fill `limit` distinct traces.
-            var scan = query.limit * 20
+            // Scan the newest matching spans, three per trace asked for: a
+            // rare tag then reads few rows. Traces with many matching spans
+            // (a plain service search) fill `limit` distinct traces only
+            // with a longer scan: ten times longer, twice at most.
+            var scan = query.limit * 3
             for _ in 0..<3 {
                 let (sql, parameters) = query.sql(scanLimit: scan, indexedKeys: indexed)
                 let rows = try await database.rows(sql, parameters)

@@ -24,7 +24,7 @@ import Testing
     ]
 
     static let docsPath = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("docs/configuration.md").path
 
     /// `section → component type → keys` from the tables of the reference.

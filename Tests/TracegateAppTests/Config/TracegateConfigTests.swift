@@ -167,6 +167,7 @@ import TracegateReceivers
 
     @Test func theExampleConfigurationIsValid() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let config = try TracegateConfig.load(file: root.appendingPathComponent("deploy/examples/local.yaml").path, environment: [:])
         #expect(config.pipelines.count == 1)
     }
