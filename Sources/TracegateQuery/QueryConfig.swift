@@ -36,13 +36,9 @@ public struct QueryConfig: Sendable, Equatable {
 
     public static func read(_ map: ConfigMap) -> QueryConfig {
         var c = QueryConfig()
-        if let value = map.value("endpoint"), let text = value.string() {
-            if let (host, port) = OTLPHTTPConfig.parseEndpoint(text) {
-                c.host = host
-                c.port = port
-            } else {
-                map.report("endpoint", "expected host:port, got '\(text)'")
-            }
+        if let (host, port) = OTLPHTTPConfig.readEndpoint(map) {
+            c.host = host
+            c.port = port
         }
         if let dsn = map.string("dsn") {
             c.dsn = dsn

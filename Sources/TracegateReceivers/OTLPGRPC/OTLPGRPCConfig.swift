@@ -38,13 +38,9 @@ public struct OTLPGRPCConfig: Sendable, Equatable {
 
     public static func read(_ map: ConfigMap) -> OTLPGRPCConfig {
         var c = OTLPGRPCConfig()
-        if let value = map.value("endpoint"), let text = value.string() {
-            if let (host, port) = OTLPHTTPConfig.parseEndpoint(text) {
-                c.host = host
-                c.port = port
-            } else {
-                map.report("endpoint", "expected host:port, got '\(text)'")
-            }
+        if let (host, port) = OTLPHTTPConfig.readEndpoint(map) {
+            c.host = host
+            c.port = port
         }
         c.maxRecvMsgSizeMiB = map.int("max_recv_msg_size_mib", default: c.maxRecvMsgSizeMiB, range: 1...2047)
         c.maxConcurrentStreams = map.int("max_concurrent_streams", default: c.maxConcurrentStreams, range: 1...1_000_000)

@@ -42,15 +42,22 @@ public struct OTLPHTTPConfig: Sendable, Equatable {
         return (host, port)
     }
 
+    /// The `endpoint` key of a listener's settings (receivers, the query
+    /// extension): nil when absent, or when malformed (reported).
+    public static func readEndpoint(_ map: ConfigMap) -> (host: String, port: Int)? {
+        guard let value = map.value("endpoint"), let text = value.string() else { return nil }
+        guard let hostPort = parseEndpoint(text) else {
+            map.report("endpoint", "expected host:port, got '\(text)'")
+            return nil
+        }
+        return hostPort
+    }
+
     public static func read(_ map: ConfigMap) -> OTLPHTTPConfig {
         var c = OTLPHTTPConfig()
-        if let value = map.value("endpoint"), let text = value.string() {
-            if let (host, port) = parseEndpoint(text) {
-                c.host = host
-                c.port = port
-            } else {
-                map.report("endpoint", "expected host:port, got '\(text)'")
-            }
+        if let (host, port) = readEndpoint(map) {
+            c.host = host
+            c.port = port
         }
         c.maxRequestBodySize = map.byteSize("max_request_body_size", default: c.maxRequestBodySize)
         if c.maxRequestBodySize <= 0 { map.report("max_request_body_size", "must be greater than zero") }
