@@ -33,6 +33,7 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
 
     private let maxMessageSize: Int
     private let ingress: PipelineIngress
+    private let ingest: OTLPIngest
     private let logger: Logger
     private let auth: BearerAuth?
     private let metadata: RequestMetadataConfig
@@ -56,6 +57,7 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
         self.auth = auth
         self.metadata = metadata
         self.metrics = metrics
+        self.ingest = OTLPIngest(ingress: ingress, metrics: metrics, limit: maxMessageSize)
         self.readTimeout = .nanoseconds(readTimeout.nanoseconds)
     }
 
@@ -143,7 +145,7 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
 
     /// Checks what the request headers tell; returns whether the message is gzip-compressed.
     static func check(_ headers: HPACKHeaders) -> Result<Bool, GRPCFailure> {
-        let contentType = mediaType(headers.first(name: "content-type") ?? "")
+        let contentType = OTLPIngest.mediaType(headers.first(name: "content-type") ?? "")
         if contentType != "application/grpc" && contentType != "application/grpc+proto" {
             let shown = contentType.isEmpty ? "no content-type" : "content-type \(contentType)"
             if contentType.hasPrefix("application/grpc+") {
@@ -183,11 +185,6 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
         }
     }
 
-    static func mediaType(_ header: String) -> String {
-        let type = header.split(separator: ";", maxSplits: 1).first ?? ""
-        return String(type.filter { $0 != " " && $0 != "\t" }).lowercased()
-    }
-
     /// The request stream has ended: decode its message, offer it, answer.
     private func finish(_ context: ChannelHandlerContext) {
         guard case .reading(let reader) = state else { return }
@@ -202,39 +199,22 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
         case .success(let m):
             message = m
         }
-        var decoded: DecodedRequest
-        switch Self.decode(message, limit: maxMessageSize) {
-        case .failure(let failure):
-            fail(context, failure, requestEnded: true)
-            return
-        case .success(let d):
-            decoded = d
-        }
-        stamp.apply(to: &decoded.batch)
-        let (spans, rejected, errorMessage, repaired) =
-            (decoded.batch.spanCount, decoded.rejectedSpans, decoded.errorMessage, decoded.repairedStrings)
-        // A persistent queue answers from its writer thread once the batch
-        // is in its log: hop back to this stream's loop for the reply.
-        let loop = context.eventLoop
-        let bound = NIOLoopBound((self, context), eventLoop: loop)
-        ingress.offer(decoded.batch) { admission in
-            let reply: @Sendable () -> Void = {
-                let (handler, context) = bound.value
-                switch admission {
-                case .accepted:
-                    handler.metrics.accepted(encoding: "protobuf", spans: spans, rejected: rejected, repairedStrings: repaired)
-                    let payload = ExportResponseEncoder.encode(rejectedSpans: rejected, errorMessage: errorMessage)
-                    var body = context.channel.allocator.buffer(capacity: GRPCFraming.prefixSize + payload.count)
-                    GRPCFraming.write(payload, to: &body)
-                    context.write(handler.wrapOutboundOut(.headers(.init(headers: Self.responseHeaders(status: 200)))), promise: nil)
-                    context.write(handler.wrapOutboundOut(.data(.init(data: .byteBuffer(body)))), promise: nil)
-                    context.writeAndFlush(
-                        handler.wrapOutboundOut(.headers(.init(headers: ["grpc-status": "0"], endStream: true))), promise: nil)
-                case .refused(let retryAfter, let reason, let kind):
-                    handler.refuse(context, retryAfter: retryAfter, reason: reason, kind: kind, spans: spans, requestEnded: true)
-                }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        ingest.ingest(message.bytes, gzip: message.compressed, encoding: .protobuf, stamp: stamp, on: context.eventLoop) { outcome in
+            let (handler, context) = bound.value
+            switch outcome {
+            case .accepted(let rejected, let errorMessage):
+                let payload = ExportResponseEncoder.encode(rejectedSpans: rejected, errorMessage: errorMessage)
+                var body = context.channel.allocator.buffer(capacity: GRPCFraming.prefixSize + payload.count)
+                GRPCFraming.write(payload, to: &body)
+                context.write(handler.wrapOutboundOut(.headers(.init(headers: Self.responseHeaders(status: 200)))), promise: nil)
+                context.write(handler.wrapOutboundOut(.data(.init(data: .byteBuffer(body)))), promise: nil)
+                context.writeAndFlush(handler.wrapOutboundOut(.headers(.init(headers: ["grpc-status": "0"], endStream: true))), promise: nil)
+            case .refused(let retryAfter, let reason, let kind, let spans):
+                handler.refuse(context, retryAfter: retryAfter, reason: reason, kind: kind, spans: spans, requestEnded: true)
+            case .failed(let failure):
+                handler.fail(context, Self.failure(failure, limit: handler.maxMessageSize), requestEnded: true)
             }
-            if loop.inEventLoop { reply() } else { loop.execute(reply) }
         }
     }
 
@@ -249,29 +229,13 @@ final class OTLPGRPCStreamHandler: ChannelInboundHandler {
         fail(context, GRPCFailure(code: code, message: reason, retryDelay: retryAfter), requestEnded: requestEnded, counted: true)
     }
 
-    /// Inflates (when compressed) and decodes a request message.
-    static func decode(_ message: GRPCRequestMessage, limit: Int) -> Result<DecodedRequest, GRPCFailure> {
-        var bytes = message.bytes
-        guard message.compressed else { return bytes.withUnsafeReadableBytes { decode($0) } }
-        do throws(GzipInflater.Failure) {
-            let inflated = try GzipInflater.inflate(bytes.readBytes(length: bytes.readableBytes) ?? [], limit: limit)
-            return inflated.withUnsafeBytes { decode($0) }
-        } catch {
-            switch error {
-            case .tooLarge:
-                return .failure(GRPCFailure(
-                    code: .resourceExhausted, message: "decompressed message larger than max_recv_msg_size_mib (\(limit) bytes)"))
-            case .corrupt(let reason):
-                return .failure(GRPCFailure(code: .invalidArgument, message: reason))
-            }
-        }
-    }
-
-    private static func decode(_ bytes: UnsafeRawBufferPointer) -> Result<DecodedRequest, GRPCFailure> {
-        do throws(OTLPDecodeError) {
-            return .success(try OTLPProtobufDecoder.decode(bytes))
-        } catch {
-            return .failure(GRPCFailure(code: .invalidArgument, message: error.message))
+    /// The status of a message that could not be offered.
+    static func failure(_ failure: OTLPIngest.Failure, limit: Int) -> GRPCFailure {
+        switch failure.kind {
+        case .tooLarge:
+            GRPCFailure(code: .resourceExhausted, message: "decompressed message larger than max_recv_msg_size_mib (\(limit) bytes)")
+        case .invalid:
+            GRPCFailure(code: .invalidArgument, message: failure.message)
         }
     }
 

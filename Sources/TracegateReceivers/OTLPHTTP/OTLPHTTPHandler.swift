@@ -14,35 +14,7 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    /// The encodings of OTLP/HTTP; answers use the request's.
-    enum Encoding {
-        case protobuf
-        case json
-
-        /// The `encoding` metric label.
-        var label: String {
-            switch self {
-            case .protobuf: "protobuf"
-            case .json: "json"
-            }
-        }
-
-        var contentType: String {
-            switch self {
-            case .protobuf: "application/x-protobuf"
-            case .json: "application/json"
-            }
-        }
-
-        /// The encoding a Content-Type names; nil for any other media type.
-        init?(mediaType: String) {
-            switch mediaType {
-            case "application/x-protobuf", "application/protobuf": self = .protobuf
-            case "application/json": self = .json
-            default: return nil
-            }
-        }
-    }
+    typealias Encoding = OTLPIngest.Encoding
 
     private enum State {
         case idle
@@ -54,6 +26,7 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private let config: OTLPHTTPConfig
     private let ingress: PipelineIngress
+    private let ingest: OTLPIngest
     private let logger: Logger
     private let deadline: HTTPReadDeadline?
     private let metrics: ReceiverMetrics
@@ -69,6 +42,7 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.logger = logger
         self.deadline = deadline
         self.metrics = metrics
+        self.ingest = OTLPIngest(ingress: ingress, metrics: metrics, limit: config.maxRequestBodySize)
         self.body = allocator.buffer(capacity: 0)
     }
 
@@ -105,7 +79,7 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Checks everything the head tells; answers at once when the request
     /// cannot succeed, so the client does not upload a body for nothing.
     private func start(context: ChannelHandlerContext, head: HTTPRequestHead) -> State {
-        let contentType = head.headers.first(name: "content-type").map(Self.mediaType) ?? ""
+        let contentType = head.headers.first(name: "content-type").map(OTLPIngest.mediaType) ?? ""
         let requestEncoding = Encoding(mediaType: contentType)
         // Answers before the body use the request's encoding when it has one.
         let answerEncoding = requestEncoding ?? .protobuf
@@ -180,11 +154,6 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         return .reading(head, gzip: contentEncoding == "gzip", encoding: encoding, stamp: stamp)
     }
 
-    static func mediaType(_ header: String) -> String {
-        let type = header.split(separator: ";", maxSplits: 1).first ?? ""
-        return type.trimmingCharacters(in: " \t").lowercased()
-    }
-
     /// The metric reason of an error answer other than a pipeline refusal.
     static func refusalReason(_ code: HTTPResponseStatus) -> ReceiverMetrics.Reason {
         switch code {
@@ -196,73 +165,34 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func handle(context: ChannelHandlerContext, head: HTTPRequestHead, gzip: Bool, encoding: Encoding, stamp: ResourceStamp) {
-        var bytes = body.readBytes(length: body.readableBytes) ?? []
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        ingest.ingest(body, gzip: gzip, encoding: encoding, stamp: stamp, on: context.eventLoop) { outcome in
+            let (handler, context) = bound.value
+            handler.answer(context, head: head, outcome, encoding: encoding)
+        }
         body.clear()
-        if gzip {
-            do throws(GzipInflater.Failure) {
-                bytes = try GzipInflater.inflate(bytes, limit: config.maxRequestBodySize)
-            } catch {
-                switch error {
-                case .tooLarge:
-                    respond(
-                        context, head: head, .payloadTooLarge, status: .init(code: .invalidArgument, message: "decompressed " + tooLargeMessage),
-                        encoding: encoding)
-                case .corrupt(let reason):
-                    respond(context, head: head, .badRequest, status: .init(code: .invalidArgument, message: reason), encoding: encoding)
-                }
-                return
-            }
-        }
-        var decoded: DecodedRequest
-        do throws(OTLPDecodeError) {
-            switch encoding {
-            case .protobuf: decoded = try OTLPProtobufDecoder.decode(bytes)
-            case .json: decoded = try OTLPJSONDecoder.decode(bytes)
-            }
-        } catch {
-            respond(context, head: head, .badRequest, status: .init(code: .invalidArgument, message: error.message), encoding: encoding)
-            return
-        }
-        // The body as it came can be a persistent queue's record when it
-        // decodes into exactly the batch offered.
-        let request = encoding == .protobuf && stamp.isEmpty && decoded.rejectedSpans == 0 && decoded.repairedStrings == 0 ? bytes : nil
-        stamp.apply(to: &decoded.batch)
-        let answer = Answer(
-            spans: decoded.batch.spanCount, rejected: decoded.rejectedSpans, errorMessage: decoded.errorMessage,
-            repairedStrings: decoded.repairedStrings)
-        // A persistent queue answers from its writer thread once the batch
-        // is in its log: hop back to this connection's loop for the reply.
-        let loop = context.eventLoop
-        let bound = NIOLoopBound((self, context), eventLoop: loop)
-        ingress.offer(decoded.batch, request: request) { admission in
-            if loop.inEventLoop {
-                bound.value.0.answer(bound.value.1, head: head, admission, answer, encoding: encoding)
-            } else {
-                loop.execute { bound.value.0.answer(bound.value.1, head: head, admission, answer, encoding: encoding) }
-            }
-        }
     }
 
-    /// What the reply to an offered request says besides the admission.
-    private struct Answer {
-        var spans: Int
-        var rejected: Int
-        var errorMessage: String
-        var repairedStrings: Int
-    }
-
-    private func answer(_ context: ChannelHandlerContext, head: HTTPRequestHead, _ admission: Admission, _ answer: Answer, encoding: Encoding) {
-        switch admission {
-        case .accepted:
-            metrics.accepted(encoding: encoding.label, spans: answer.spans, rejected: answer.rejected, repairedStrings: answer.repairedStrings)
+    private func answer(_ context: ChannelHandlerContext, head: HTTPRequestHead, _ outcome: OTLPIngest.Outcome, encoding: Encoding) {
+        switch outcome {
+        case .accepted(let rejected, let errorMessage):
             let payload =
                 switch encoding {
-                case .protobuf: ExportResponseEncoder.encode(rejectedSpans: answer.rejected, errorMessage: answer.errorMessage)
-                case .json: OTLPJSONEncoder.encodeResponse(rejectedSpans: answer.rejected, errorMessage: answer.errorMessage)
+                case .protobuf: ExportResponseEncoder.encode(rejectedSpans: rejected, errorMessage: errorMessage)
+                case .json: OTLPJSONEncoder.encodeResponse(rejectedSpans: rejected, errorMessage: errorMessage)
                 }
             respond(context, head: head, .ok, body: payload, encoding: encoding)
-        case .refused:
-            refuse(context, head: head, admission, spans: answer.spans, encoding: encoding)
+        case .refused(let retryAfter, let reason, let kind, let spans):
+            refuse(context, head: head, .refused(retryAfter: retryAfter, reason: reason, kind: kind), spans: spans, encoding: encoding)
+        case .failed(let failure):
+            switch failure.kind {
+            case .tooLarge:
+                respond(
+                    context, head: head, .payloadTooLarge, status: .init(code: .invalidArgument, message: "decompressed " + tooLargeMessage),
+                    encoding: encoding)
+            case .invalid:
+                respond(context, head: head, .badRequest, status: .init(code: .invalidArgument, message: failure.message), encoding: encoding)
+            }
         }
     }
 
@@ -329,8 +259,20 @@ final class OTLPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
-extension StringProtocol {
-    fileprivate func trimmingCharacters(in set: String) -> String {
-        String(self.drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed())
+extension OTLPIngest.Encoding {
+    /// The encoding a Content-Type names; nil for any other media type.
+    init?(mediaType: String) {
+        switch mediaType {
+        case "application/x-protobuf", "application/protobuf": self = .protobuf
+        case "application/json": self = .json
+        default: return nil
+        }
+    }
+
+    var contentType: String {
+        switch self {
+        case .protobuf: "application/x-protobuf"
+        case .json: "application/json"
+        }
     }
 }
