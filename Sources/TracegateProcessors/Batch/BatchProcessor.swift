@@ -42,13 +42,16 @@ public final class BatchProcessor: SpanConsumer, Service {
 
     public let config: BatchProcessorConfig
     private let next: any SpanConsumer
+    /// What `timeout` is measured on (a manual clock in tests).
+    private let clock: any WaitClock
     private let state = Mutex(State())
     private let wakeups: AsyncStream<Wake>
     private let wake: AsyncStream<Wake>.Continuation
 
-    public init(config: BatchProcessorConfig, next: any SpanConsumer) {
+    public init(config: BatchProcessorConfig, next: any SpanConsumer, clock: any WaitClock = SystemClock()) {
         self.config = config
         self.next = next
+        self.clock = clock
         (wakeups, wake) = AsyncStream.makeStream(of: Wake.self, bufferingPolicy: .unbounded)
     }
 
@@ -79,7 +82,7 @@ public final class BatchProcessor: SpanConsumer, Service {
             guard let deadline else { continue }  // already sent because it filled up
             // Shutdown must not wait out the timer: the spans are sent at once.
             try? await cancelWhenGracefulShutdown {
-                try await Task.sleep(until: deadline + self.config.timeout, clock: .continuous)
+                try await self.clock.sleep(until: deadline + self.config.timeout)
             }
             let ready = state.withLock { s in take(&s, w.key, generation: w.generation) }
             if let ready { emit(ready) }
@@ -97,7 +100,7 @@ public final class BatchProcessor: SpanConsumer, Service {
             }
             var started: Wake?
             if s.pending[key] == nil {
-                s.pending[key] = Pending(generation: s.nextGeneration, firstArrival: .now)
+                s.pending[key] = Pending(generation: s.nextGeneration, firstArrival: clock.now)
                 started = Wake(key: key, generation: s.nextGeneration)
                 s.nextGeneration &+= 1
             }

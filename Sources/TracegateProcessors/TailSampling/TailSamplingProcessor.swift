@@ -20,9 +20,12 @@ public final class TailSamplingProcessor: SpanConsumer, Service {
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
     private let metrics: TailSamplingMetrics
+    /// What decision_wait and the other waits are measured on (a manual clock in tests).
+    private let clock: any WaitClock
 
-    public init(id: String, config: TailSamplingConfig, next: any SpanConsumer) {
+    public init(id: String, config: TailSamplingConfig, next: any SpanConsumer, clock: any WaitClock = SystemClock()) {
         self.id = id
+        self.clock = clock
         self.config = config
         self.next = next
         state = Mutex(TailSamplingState(config: config))
@@ -32,7 +35,7 @@ public final class TailSamplingProcessor: SpanConsumer, Service {
 
     public func consume(_ batch: SpanBatch) {
         guard !batch.isEmpty else { return }
-        let (out, held, bytes) = state.withLock { s in (s.ingest(batch, now: .now), s.tracesHeld, s.bytesHeld) }
+        let (out, held, bytes) = state.withLock { s in (s.ingest(batch, now: clock.now), s.tracesHeld, s.bytesHeld) }
         deliver(out, held: held, bytes: bytes)
         // New deadlines are never earlier than the ones already scheduled, so
         // the timer only needs a nudge when it may be idle.
@@ -50,21 +53,21 @@ public final class TailSamplingProcessor: SpanConsumer, Service {
                 // A root span arriving meanwhile may set a deadline earlier
                 // than this one, but never earlier than its arrival plus
                 // decision_wait_after_root: waking that often misses none.
-                if config.decisionWaitAfterRoot > .zero { deadline = min(deadline, .now + config.decisionWaitAfterRoot) }
+                if config.decisionWaitAfterRoot > .zero { deadline = min(deadline, clock.now + config.decisionWaitAfterRoot) }
                 do {
-                    try await cancelWhenGracefulShutdown { [deadline] in
-                        try await Task.sleep(until: deadline, clock: .continuous)
+                    try await cancelWhenGracefulShutdown { [deadline, clock] in
+                        try await clock.sleep(until: deadline)
                     }
                 } catch {
                     break
                 }
-                let (out, held, bytes) = state.withLock { s in (s.expire(now: .now), s.tracesHeld, s.bytesHeld) }
+                let (out, held, bytes) = state.withLock { s in (s.expire(now: clock.now), s.tracesHeld, s.bytesHeld) }
                 deliver(out, held: held, bytes: bytes)
             }
             if Task.isShuttingDownGracefully || Task.isCancelled { break }
         }
         // Nothing is dropped at shutdown without a decision.
-        let (out, held, bytes) = state.withLock { s in (s.decideAll(now: .now), s.tracesHeld, s.bytesHeld) }
+        let (out, held, bytes) = state.withLock { s in (s.decideAll(now: clock.now), s.tracesHeld, s.bytesHeld) }
         deliver(out, held: held, bytes: bytes)
     }
 

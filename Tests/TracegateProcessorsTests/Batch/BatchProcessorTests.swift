@@ -8,10 +8,44 @@ import TracegateCore
 final class CollectingConsumer: SpanConsumer {
     let batches = Mutex<[SpanBatch]>([])
     let discarded = Mutex(0)
-    func consume(_ batch: SpanBatch) { batches.withLock { $0.append(batch) } }
-    func discard(_ count: Int) { discarded.withLock { $0 += count } }
+    /// Tests waiting in `until`, each with what it waits for.
+    private let watchers = Mutex<[(condition: @Sendable (CollectingConsumer) -> Bool, continuation: CheckedContinuation<Void, Never>)]>([])
+
+    func consume(_ batch: SpanBatch) {
+        batches.withLock { $0.append(batch) }
+        changed()
+    }
+
+    func discard(_ count: Int) {
+        discarded.withLock { $0 += count }
+        changed()
+    }
+
     var spanCount: Int { batches.withLock { $0.reduce(0) { $0 + $1.spanCount } } }
     var sizes: [Int] { batches.withLock { $0.map(\.spanCount) } }
+
+    /// Returns once `condition` holds: checked now and after every batch or
+    /// discard that arrives, so a test waits for what it expects without
+    /// polling (the time it waits for comes from a `ManualClock`).
+    func until(_ condition: @escaping @Sendable (CollectingConsumer) -> Bool) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let holds = watchers.withLock { w in
+                if condition(self) { return true }
+                w.append((condition, continuation))
+                return false
+            }
+            if holds { continuation.resume() }
+        }
+    }
+
+    private func changed() {
+        let ready = watchers.withLock { w in
+            let (done, waiting) = (w.filter { $0.condition(self) }, w.filter { !$0.condition(self) })
+            w = waiting
+            return done.map(\.continuation)
+        }
+        for continuation in ready { continuation.resume() }
+    }
 }
 
 func spans(_ count: Int, offset: UInt64 = 0) -> SpanBatch {
@@ -34,10 +68,8 @@ func config(size: Int, max: Int = 0, timeout: Duration) -> BatchProcessorConfig 
 }
 
 /// Polls until `condition` holds or a minute passes (an upper bound for a
-/// loaded machine, where blocking database tests can hold both threads of
-/// the cooperative pool for a while: ten seconds was seen to be too short
-/// while three builds shared two cores; it returns as soon as the condition
-/// holds). Injecting a clock into the processors is #19's.
+/// loaded machine; it returns as soon as the condition holds). Only for
+/// what no clock drives: sending queues' consumer threads.
 func eventually(_ condition: () -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + .seconds(60)
     while ContinuousClock.now < deadline {
@@ -66,14 +98,24 @@ func eventually(_ condition: () -> Bool) async -> Bool {
 
     @Test func sendsAPartialBatchAfterTheTimeout() async throws {
         let out = CollectingConsumer()
-        let batch = BatchProcessor(config: config(size: 1000, timeout: .milliseconds(20)), next: out)
+        let clock = ManualClock()
+        let batch = BatchProcessor(config: config(size: 1000, timeout: .milliseconds(20)), next: out, clock: clock)
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await batch.run() }
                 batch.consume(spans(3))
-                #expect(await eventually { out.sizes == [3] })
+                await clock.sleepers(atLeast: 1)
+                clock.advance(by: .milliseconds(19))
+                #expect(out.sizes == [])
+                clock.advance(by: .milliseconds(1))
+                await out.until { $0.sizes == [3] }
+                clock.advance(by: .milliseconds(5))
                 batch.consume(spans(2))
-                #expect(await eventually { out.sizes == [3, 2] })
+                await clock.sleepers(atLeast: 1)
+                clock.advance(by: .milliseconds(19))
+                #expect(out.sizes == [3])
+                clock.advance(by: .milliseconds(1))
+                await out.until { $0.sizes == [3, 2] }
                 trigger.triggerGracefulShutdown()
                 try await group.waitForAll()
             }
@@ -130,16 +172,27 @@ func eventually(_ condition: () -> Bool) async -> Bool {
 
     @Test func eachMetadataBatchHasItsOwnTimeout() async throws {
         let out = CollectingConsumer()
-        let batch = BatchProcessor(config: metadataConfig(size: 1000, timeout: .milliseconds(30)), next: out)
+        let clock = ManualClock()
+        let batch = BatchProcessor(config: metadataConfig(size: 1000, timeout: .milliseconds(30)), next: out, clock: clock)
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await batch.run() }
                 batch.consume(serviceSpans("api", 2))
+                await clock.sleepers(atLeast: 1)
+                clock.advance(by: .milliseconds(10))
                 batch.consume(serviceSpans("web", 1))
-                #expect(await eventually { out.sizes.count == 2 })
+                // api's batch waited 30 ms, web's 20.
+                clock.advance(by: .milliseconds(20))
+                await out.until { $0.sizes.count == 1 }
+                #expect(out.batches.withLock { $0.map(\.spanNames) } == [["api", "api"]])
+                await clock.sleepers(atLeast: 1)
+                clock.advance(by: .milliseconds(10))
+                await out.until { $0.sizes.count == 2 }
                 #expect(out.batches.withLock { $0.map(\.spanNames) } == [["api", "api"], ["web"]])
                 batch.consume(serviceSpans("api", 1))
-                #expect(await eventually { out.sizes == [2, 1, 1] })
+                await clock.sleepers(atLeast: 1)
+                clock.advance(by: .milliseconds(30))
+                await out.until { $0.sizes == [2, 1, 1] }
                 trigger.triggerGracefulShutdown()
                 try await group.waitForAll()
             }
