@@ -17,14 +17,14 @@ public enum ComponentRegistry {
     public static let receivers: [any ReceiverFactory] = [OTLPReceiverFactory()]
 
     public static let processors: [any ProcessorFactory] = [
-        BatchProcessorFactory(), AttributesProcessorFactory(), ResourceProcessorFactory(), FilterProcessorFactory(),
-        RoutingProcessorFactory(), MemoryLimiterFactory(), ProbabilisticSamplerFactory(), TailSamplingFactory(),
-        SpanMetricsFactory(), ServiceGraphFactory(),
+        Processors.batch, Processors.attributes, Processors.resource, Processors.filter, Processors.routing,
+        Processors.memoryLimiter, Processors.probabilisticSampler, Processors.tailSampling, Processors.spanMetrics,
+        Processors.serviceGraph,
     ]
 
     public static let exporters: [any ExporterFactory] = [
-        PostgresExporterFactory(), OTLPHTTPExporterFactory(), OTLPGRPCExporterFactory(), ConclusionExporterFactory(), LoadBalancingExporterFactory(),
-        DebugExporterFactory(), FileExporterFactory(), NopExporterFactory(),
+        Exporters.postgres, Exporters.otlpHTTP, Exporters.otlpGRPC, ConclusionExporterFactory(), LoadBalancingExporterFactory(),
+        Exporters.debug, Exporters.file, Exporters.nop,
     ]
 
     static func readReceiver(_ id: ComponentID, _ map: ConfigMap) -> ReceiverSettings? {

@@ -17,7 +17,7 @@ public struct ConclusionExporterFactory: ExporterFactory {
         let source: BacklogNeed.Source =
             switch config.store {
             case .memory: .ownQueue
-            case .postgres: .pipelineExporters(type: PostgresExporterFactory().type)
+            case .postgres: .pipelineExporters(type: Exporters.postgres.type)
             }
         return BuiltExporter(
             exporter: exporter, sendingQueue: config.sendingQueue,

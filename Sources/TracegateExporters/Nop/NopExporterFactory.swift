@@ -1,19 +1,8 @@
 import TracegateCore
 
-/// `nop`: accepts and discards everything; for benchmarks and pipeline tests.
-public struct NopExporterFactory: ExporterFactory {
-    public let type = "nop"
-
-    public init() {}
-
-    public func read(_ map: ConfigMap) -> NopExporterConfig {
-        var c = NopExporterConfig()
-        c.sendingQueue = SendingQueueConfig.read(map.map("sending_queue"), defaults: c.sendingQueue)
-        map.finish()
-        return c
-    }
-
-    public func build(_ config: NopExporterConfig, _ context: ExporterContext) throws -> BuiltExporter {
+extension Exporters {
+    /// `nop`: accepts and discards everything; for benchmarks and pipeline tests.
+    public static let nop = ExporterType("nop", read: NopExporterConfig.read) { config, context in
         BuiltExporter(exporter: NopExporter(id: context.id), sendingQueue: config.sendingQueue)
     }
 }
@@ -23,4 +12,11 @@ public struct NopExporterFactory: ExporterFactory {
 public struct NopExporterConfig: ComponentConfig, Equatable {
     /// The queue in front of the exporter (`sending_queue`), as every exporter has.
     public var sendingQueue = SendingQueueConfig()
+
+    static func read(_ map: ConfigMap) -> NopExporterConfig {
+        var c = NopExporterConfig()
+        c.sendingQueue = SendingQueueConfig.read(map.map("sending_queue"), defaults: c.sendingQueue)
+        map.finish()
+        return c
+    }
 }

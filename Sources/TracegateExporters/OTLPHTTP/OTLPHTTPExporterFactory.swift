@@ -1,17 +1,10 @@
 import TracegateCore
 
-/// `otlphttp`: forwards to another OTLP/HTTP receiver.
-public struct OTLPHTTPExporterFactory: ExporterFactory {
-    public let type = "otlphttp"
-
-    public init() {}
-
-    public func read(_ map: ConfigMap) -> OTLPHTTPExporterConfig { OTLPHTTPExporterConfig.read(map) }
-
-    public func build(_ config: OTLPHTTPExporterConfig, _ context: ExporterContext) throws -> BuiltExporter {
+extension Exporters {
+    /// `otlphttp`: forwards to another OTLP/HTTP receiver.
+    public static let otlpHTTP = ExporterType("otlphttp", read: { OTLPHTTPExporterConfig.read($0) }) { config, context in
         BuiltExporter(
-            exporter: OTLPHTTPExporter(id: context.id, config: config, logger: context.logger),
-            sendingQueue: config.sendingQueue, retry: config.retry)
+            exporter: OTLPHTTPExporter(id: context.id, config: config, logger: context.logger), sendingQueue: config.sendingQueue, retry: config.retry)
     }
 }
 

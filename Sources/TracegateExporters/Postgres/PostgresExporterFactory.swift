@@ -1,15 +1,9 @@
 import TracegateCore
 
-/// `postgres`: spans into `trace_spans` and `traces`, with partition
-/// maintenance and retention running beside it.
-public struct PostgresExporterFactory: ExporterFactory {
-    public let type = "postgres"
-
-    public init() {}
-
-    public func read(_ map: ConfigMap) -> PostgresExporterConfig { PostgresExporterConfig.read(map) }
-
-    public func build(_ config: PostgresExporterConfig, _ context: ExporterContext) throws -> BuiltExporter {
+extension Exporters {
+    /// `postgres`: spans into `trace_spans` and `traces`, with partition
+    /// maintenance and retention running beside it.
+    public static let postgres = ExporterType("postgres", read: PostgresExporterConfig.read) { config, context in
         let exporter = PostgresExporter(id: context.id, config: config, logger: context.logger)
         return BuiltExporter(
             exporter: exporter, sendingQueue: config.sendingQueue, retry: config.retry,

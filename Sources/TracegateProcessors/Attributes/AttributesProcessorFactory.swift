@@ -1,28 +1,14 @@
 import TracegateCore
 
-/// `attributes`: inserts, updates, deletes, hashes or extracts span
-/// attributes (or resource ones, with `apply_to: resource`).
-public struct AttributesProcessorFactory: ProcessorFactory {
-    public let type = "attributes"
+extension Processors {
+    /// `attributes`: inserts, updates, deletes, hashes or extracts span
+    /// attributes (or resource ones, with `apply_to: resource`).
+    public static let attributes = ProcessorType("attributes", read: AttributesProcessorConfig.read, build: buildAttributes)
 
-    public init() {}
+    /// `resource`: the attributes processor applied to resource attributes.
+    public static let resource = ProcessorType("resource", read: AttributesProcessorConfig.readResource, build: buildAttributes)
 
-    public func read(_ map: ConfigMap) -> AttributesProcessorConfig { AttributesProcessorConfig.read(map) }
-
-    public func build(_ config: AttributesProcessorConfig, _ context: ProcessorContext) -> BuiltProcessor {
-        BuiltProcessor(consumer: AttributesProcessor(config: config, next: context.next))
-    }
-}
-
-/// `resource`: the attributes processor applied to resource attributes.
-public struct ResourceProcessorFactory: ProcessorFactory {
-    public let type = "resource"
-
-    public init() {}
-
-    public func read(_ map: ConfigMap) -> AttributesProcessorConfig { AttributesProcessorConfig.readResource(map) }
-
-    public func build(_ config: AttributesProcessorConfig, _ context: ProcessorContext) -> BuiltProcessor {
+    @Sendable private static func buildAttributes(_ config: AttributesProcessorConfig, _ context: ProcessorContext) -> BuiltProcessor {
         BuiltProcessor(consumer: AttributesProcessor(config: config, next: context.next))
     }
 }

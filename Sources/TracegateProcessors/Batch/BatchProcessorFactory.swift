@@ -1,14 +1,8 @@
 import TracegateCore
 
-/// `batch`: groups spans into larger batches, by size or after a timeout.
-public struct BatchProcessorFactory: ProcessorFactory {
-    public let type = "batch"
-
-    public init() {}
-
-    public func read(_ map: ConfigMap) -> BatchProcessorConfig { BatchProcessorConfig.read(map) }
-
-    public func build(_ config: BatchProcessorConfig, _ context: ProcessorContext) -> BuiltProcessor {
+extension Processors {
+    /// `batch`: groups spans into larger batches, by size or after a timeout.
+    public static let batch = ProcessorType("batch", read: BatchProcessorConfig.read) { config, context in
         .service(BatchProcessor(config: config, next: context.next))
     }
 }

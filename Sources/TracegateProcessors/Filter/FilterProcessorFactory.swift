@@ -1,14 +1,8 @@
 import TracegateCore
 
-/// `filter`: drops the spans that match a condition.
-public struct FilterProcessorFactory: ProcessorFactory {
-    public let type = "filter"
-
-    public init() {}
-
-    public func read(_ map: ConfigMap) -> FilterProcessorConfig { FilterProcessorConfig.read(map) }
-
-    public func build(_ config: FilterProcessorConfig, _ context: ProcessorContext) -> BuiltProcessor {
+extension Processors {
+    /// `filter`: drops the spans that match a condition.
+    public static let filter = ProcessorType("filter", read: FilterProcessorConfig.read) { config, context in
         BuiltProcessor(consumer: FilterProcessor(id: context.id, config: config, next: context.next))
     }
 }

@@ -1,14 +1,8 @@
 import TracegateCore
 
-/// `probabilistic_sampler`: keeps a share of traces by trace id.
-public struct ProbabilisticSamplerFactory: ProcessorFactory {
-    public let type = "probabilistic_sampler"
-
-    public init() {}
-
-    public func read(_ map: ConfigMap) -> ProbabilisticSamplerConfig { ProbabilisticSamplerConfig.read(map) }
-
-    public func build(_ config: ProbabilisticSamplerConfig, _ context: ProcessorContext) -> BuiltProcessor {
+extension Processors {
+    /// `probabilistic_sampler`: keeps a share of traces by trace id.
+    public static let probabilisticSampler = ProcessorType("probabilistic_sampler", read: ProbabilisticSamplerConfig.read) { config, context in
         BuiltProcessor(consumer: ProbabilisticSampler(id: context.id, config: config, next: context.next))
     }
 }

@@ -1,14 +1,8 @@
 import TracegateCore
 
-/// `spanmetrics`: RED metrics (calls, errors, durations) from the spans that pass.
-public struct SpanMetricsFactory: ProcessorFactory {
-    public let type = "spanmetrics"
-
-    public init() {}
-
-    public func read(_ map: ConfigMap) -> SpanMetricsConfig { SpanMetricsConfig.read(map) }
-
-    public func build(_ config: SpanMetricsConfig, _ context: ProcessorContext) -> BuiltProcessor {
+extension Processors {
+    /// `spanmetrics`: RED metrics (calls, errors, durations) from the spans that pass.
+    public static let spanMetrics = ProcessorType("spanmetrics", read: SpanMetricsConfig.read) { config, context in
         .service(SpanMetricsProcessor(id: context.id, config: config, next: context.next))
     }
 }

@@ -1,14 +1,8 @@
 import TracegateCore
 
-/// `tail_sampling`: holds traces until they conclude and keeps them by policy.
-public struct TailSamplingFactory: ProcessorFactory {
-    public let type = "tail_sampling"
-
-    public init() {}
-
-    public func read(_ map: ConfigMap) -> TailSamplingConfig { TailSamplingConfig.read(map) }
-
-    public func build(_ config: TailSamplingConfig, _ context: ProcessorContext) -> BuiltProcessor {
+extension Processors {
+    /// `tail_sampling`: holds traces until they conclude and keeps them by policy.
+    public static let tailSampling = ProcessorType("tail_sampling", read: TailSamplingConfig.read) { config, context in
         .service(TailSamplingProcessor(id: context.id, config: config, next: context.next))
     }
 }
