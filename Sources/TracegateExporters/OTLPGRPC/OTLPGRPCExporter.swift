@@ -26,10 +26,7 @@ public final class OTLPGRPCExporter: SpanExporter {
     private let connection: GRPCClientConnection
     private let headers: HPACKHeaders
     private let logger: Logger
-    private let sentRequests: Counter
-    private let rejectedSpans: Counter
-    private let partialRejectedSpans: Counter
-    private let retryableFailures: Counter
+    private let answers: DownstreamAnswers
 
     /// Throws when the TLS files cannot be loaded (they were checked when the
     /// configuration was read, but may have changed since).
@@ -39,13 +36,10 @@ public final class OTLPGRPCExporter: SpanExporter {
         var logger = logger
         logger[metadataKey: "exporter"] = "\(id)"
         self.logger = logger
-        let dims = [("exporter", id)]
-        // Sent and dropped spans per exporter are counted by the sending queue
-        // (tracegate_exporter_sent_spans_total, …); these say what the downstream answered.
-        sentRequests = Counter(label: "tracegate_otlpgrpc_requests_total", dimensions: dims)
-        rejectedSpans = Counter(label: "tracegate_otlpgrpc_rejected_spans_total", dimensions: dims)
-        partialRejectedSpans = Counter(label: "tracegate_otlpgrpc_partial_success_rejected_spans_total", dimensions: dims)
-        retryableFailures = Counter(label: "tracegate_otlpgrpc_retryable_failures_total", dimensions: dims)
+        answers = DownstreamAnswers(
+            exporter: id, requests: "tracegate_otlpgrpc_requests_total", rejected: "tracegate_otlpgrpc_rejected_spans_total",
+            partiallyRejected: "tracegate_otlpgrpc_partial_success_rejected_spans_total",
+            retryable: "tracegate_otlpgrpc_retryable_failures_total")
         var headers: HPACKHeaders = [
             ":method": "POST", ":scheme": config.scheme, ":path": Self.exportPath, ":authority": config.authority,
             "content-type": "application/grpc", "te": "trailers", "user-agent": "tracegate-otlp-grpc",
@@ -68,7 +62,7 @@ public final class OTLPGRPCExporter: SpanExporter {
         }
         connection = GRPCClientConnection(
             config: config, tls: tls, group: MultiThreadedEventLoopGroup.singleton, logger: logger,
-            connections: Counter(label: "tracegate_otlpgrpc_connections_total", dimensions: dims))
+            connections: Counter(label: "tracegate_otlpgrpc_connections_total", dimensions: [("exporter", id)]))
     }
 
     public func export(_ batch: SpanBatch) throws(ExportFailure) {
@@ -91,29 +85,20 @@ public final class OTLPGRPCExporter: SpanExporter {
         do throws(GRPCTransportFailure) {
             answer = try connection.call(headers: headers, body: body)
         } catch {
-            retryableFailures.increment()
+            answers.retryable()
             throw ExportFailure(retryable: true, message: "\(target): \(error.timedOut ? "DEADLINE_EXCEEDED: " : "")\(error)")
         }
         let status = GRPCCallStatus.read(httpStatus: answer.httpStatus, fields: answer.fields)
         let reason = status.message.isEmpty ? "" : ": \(status.message)"
         if status.code == GRPCCallStatus.ok {
-            sentRequests.increment()
-            if let partial = partialSuccess(answer), partial.rejectedSpans > 0 || !partial.errorMessage.isEmpty {
-                partialRejectedSpans.increment(by: Int(clamping: partial.rejectedSpans))
-                logger.warning(
-                    "downstream accepted the request but rejected some spans (partial success)",
-                    metadata: ["rejected_spans": "\(partial.rejectedSpans)", "of": "\(count)", "reason": "\(partial.errorMessage)"])
-            }
+            answers.accepted(partialSuccess(answer), of: count, logger: logger)
         } else if status.isRetryable {
-            retryableFailures.increment()
+            answers.retryable()
             throw ExportFailure(
                 retryable: true, message: "\(target) answered \(GRPCCallStatus.name(status.code))\(reason)", retryAfter: status.retryDelay)
         } else {
-            rejectedSpans.increment(by: count)
             let message = "\(target) answered \(GRPCCallStatus.name(status.code)) (\(status.code)), not retryable\(reason)"
-            logger.error(
-                "downstream rejected spans",
-                metadata: ["grpc_status": "\(GRPCCallStatus.name(status.code))", "spans": "\(count)", "reason": "\(message)"])
+            answers.rejected(count, status: ("grpc_status", GRPCCallStatus.name(status.code)), message: message, logger: logger)
             throw ExportFailure(retryable: false, message: message)
         }
     }

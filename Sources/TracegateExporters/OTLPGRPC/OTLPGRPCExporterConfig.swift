@@ -141,28 +141,8 @@ public struct OTLPGRPCExporterConfig: Sendable, Equatable {
             }
         }
         tls.finish()
-        if let text = map.string("compression") {
-            switch text {
-            case "gzip": c.gzip = true
-            case "none", "": c.gzip = false
-            default: map.report("compression", "expected gzip or none, got '\(text)'")
-            }
-        }
-        let headers = map.map("headers")
-        for key in headers.keys {
-            guard let value = headers.string(key) else { continue }
-            let name = key.lowercased()
-            if name.hasPrefix(":") || reservedHeaders.contains(name) {
-                headers.report(key, "is set by the exporter itself")
-            } else if name.isEmpty || !name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
-                headers.report(key, "is not a valid header name")
-            } else if value.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D || $0 == 0 }) {
-                headers.report(key, "the value must not contain CR, LF or NUL")
-            } else {
-                c.headers[name] = value
-            }
-        }
-        headers.finish()
+        if let gzip = map.compression() { c.gzip = gzip }
+        c.headers = map.forwardingHeaders(reserved: reservedHeaders)
         c.timeout = map.duration("timeout", default: c.timeout)
         if c.timeout <= .zero { map.report("timeout", "must be greater than zero") }
         let keepalive = map.map("keepalive")

@@ -19,10 +19,7 @@ public final class OTLPHTTPExporter: SpanExporter {
     private let headers: [(String, String)]
     private let logger: Logger
     private let clients = ThreadLocal<CurlClient>()
-    private let sentRequests: Counter
-    private let rejectedSpans: Counter
-    private let partialRejectedSpans: Counter
-    private let retryableFailures: Counter
+    private let answers: DownstreamAnswers
 
     public init(id: String, config: OTLPHTTPExporterConfig, logger: Logger) {
         self.id = id
@@ -35,13 +32,10 @@ public final class OTLPHTTPExporter: SpanExporter {
         var logger = logger
         logger[metadataKey: "exporter"] = "\(id)"
         self.logger = logger
-        let dims = [("exporter", id)]
-        // Sent and dropped spans per exporter are counted by the sending queue
-        // (tracegate_exporter_sent_spans_total, …); these say what the downstream answered.
-        sentRequests = Counter(label: "tracegate_otlphttp_requests_total", dimensions: dims)
-        rejectedSpans = Counter(label: "tracegate_otlphttp_rejected_spans_total", dimensions: dims)
-        partialRejectedSpans = Counter(label: "tracegate_otlphttp_partial_success_rejected_spans_total", dimensions: dims)
-        retryableFailures = Counter(label: "tracegate_otlphttp_retryable_failures_total", dimensions: dims)
+        answers = DownstreamAnswers(
+            exporter: id, requests: "tracegate_otlphttp_requests_total", rejected: "tracegate_otlphttp_rejected_spans_total",
+            partiallyRejected: "tracegate_otlphttp_partial_success_rejected_spans_total",
+            retryable: "tracegate_otlphttp_retryable_failures_total")
     }
 
     public func export(_ batch: SpanBatch) throws(ExportFailure) {
@@ -57,27 +51,19 @@ public final class OTLPHTTPExporter: SpanExporter {
         do {
             response = try client().post(url: url, headers: headers, body: body, timeout: config.timeout)
         } catch {
-            retryableFailures.increment()
+            answers.retryable()
             throw ExportFailure(retryable: true, message: "\(url): \(error)")
         }
         switch response.status {
         case 200..<300:
-            sentRequests.increment()
-            let partial = OTLPResponseReader.partialSuccess(response.body, json: config.encoding == .json)
-            if let partial, partial.rejectedSpans > 0 || !partial.errorMessage.isEmpty {
-                partialRejectedSpans.increment(by: Int(partial.rejectedSpans))
-                logger.warning(
-                    "downstream accepted the request but rejected some spans (partial success)",
-                    metadata: ["rejected_spans": "\(partial.rejectedSpans)", "of": "\(count)", "reason": "\(partial.errorMessage)"])
-            }
+            answers.accepted(OTLPResponseReader.partialSuccess(response.body, json: config.encoding == .json), of: count, logger: logger)
         case 429, 502, 503, 504:
-            retryableFailures.increment()
+            answers.retryable()
             throw ExportFailure(
                 retryable: true, message: "\(url) answered \(response.status)\(reason(response))", retryAfter: response.retryAfter)
         default:
-            rejectedSpans.increment(by: count)
             let message = "\(url) answered \(response.status), not retryable\(reason(response))"
-            logger.error("downstream rejected spans", metadata: ["status": "\(response.status)", "spans": "\(count)", "reason": "\(message)"])
+            answers.rejected(count, status: ("status", "\(response.status)"), message: message, logger: logger)
             throw ExportFailure(retryable: false, message: message)
         }
     }

@@ -38,6 +38,9 @@ public struct OTLPHTTPExporterConfig: Sendable, Equatable {
 
     /// `requireEndpoint: false` reads the settings without a destination, for
     /// exporters that set it per endpoint (`loadbalancing`'s `protocol.otlp`).
+    /// Headers the exporter sets itself.
+    static let reservedHeaders: Set<String> = ["content-type", "content-encoding", "content-length", "host", "connection", "transfer-encoding"]
+
     public static func read(_ map: ConfigMap, requireEndpoint: Bool = true) -> OTLPHTTPExporterConfig {
         var c = OTLPHTTPExporterConfig()
         c.endpoint = map.string("endpoint") ?? ""
@@ -52,18 +55,8 @@ public struct OTLPHTTPExporterConfig: Sendable, Equatable {
         if let text = map.string("encoding") {
             if let e = Encoding(rawValue: text) { c.encoding = e } else { map.report("encoding", "expected proto or json, got '\(text)'") }
         }
-        if let text = map.string("compression") {
-            switch text {
-            case "gzip": c.gzip = true
-            case "none", "": c.gzip = false
-            default: map.report("compression", "expected gzip or none, got '\(text)'")
-            }
-        }
-        let headers = map.map("headers")
-        for key in headers.keys {
-            if let value = headers.string(key) { c.headers[key] = value }
-        }
-        headers.finish()
+        if let gzip = map.compression() { c.gzip = gzip }
+        c.headers = map.forwardingHeaders(reserved: reservedHeaders)
         c.timeout = map.duration("timeout", default: c.timeout)
         if c.timeout <= .zero { map.report("timeout", "must be greater than zero") }
         let tls = map.map("tls")

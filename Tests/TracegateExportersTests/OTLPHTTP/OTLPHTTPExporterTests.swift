@@ -25,6 +25,23 @@ import TracegateCore
         #expect(!c.sendingQueue.persistent)
     }
 
+    @Test func headersThatWouldBreakTheRequestAreRefused() {
+        let (c, problems) = read("""
+            endpoint: http://gw:4318
+            headers:
+              X-Team: "a"
+              Content-Type: text/plain
+              "bad name": "x"
+              x-split: "a\\r\\nx-injected: 1"
+            """)
+        #expect(c.headers == ["x-team": "a"])
+        #expect(problems == [
+            "c.yaml:4: headers.Content-Type: is set by the exporter itself",
+            "c.yaml:5: headers.bad name: is not a valid header name",
+            "c.yaml:6: headers.x-split: the value must not contain CR, LF or NUL",
+        ])
+    }
+
     @Test func reportsEveryProblemWithItsLine() {
         let (_, problems) = read("""
             endpoint: gw:4318
