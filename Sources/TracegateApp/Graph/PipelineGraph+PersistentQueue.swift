@@ -63,8 +63,7 @@ extension PipelineGraph {
     static func openPersistence(exporter name: String, _ queue: SendingQueueConfig, logger: Logger) throws -> QueuePersistence? {
         guard queue.persistent else { return nil }
         let directory = queue.directory + "/" + name.replacing("/", with: "_")
-        var logger = logger
-        logger[metadataKey: "exporter"] = "\(name)"
+        let logger = logger.with("exporter", "\(name)")
         do {
             let log = try WriteAheadLog(directory: directory, maxSize: queue.maxSize, fsync: queue.fsync, logger: logger)
             return QueuePersistence(log: log, codec: OTLPBatchCodec())

@@ -110,9 +110,7 @@ public final class WriteAheadLog: Sendable {
         let segmentSize = segmentSize ?? max(64 << 10, min(maxSize / 8, 64 << 20))
         self.segmentSize = segmentSize
         self.fsync = fsync
-        var logger = logger
-        logger[metadataKey: "queue_directory"] = "\(directory)"
-        self.logger = logger
+        self.logger = logger.with("queue_directory", "\(directory)")
         // mkdir -p, one component at a time; an existing one is fine (a file
         // in the way shows up as ENOTDIR at the lock file just below).
         var prefix = directory.hasPrefix("/") ? "/" : ""

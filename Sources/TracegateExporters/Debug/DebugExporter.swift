@@ -20,9 +20,7 @@ public final class DebugExporter: SpanExporter {
     ) {
         self.id = id
         self.config = config
-        var logger = logger
-        logger[metadataKey: "exporter"] = "\(id)"
-        self.logger = logger
+        self.logger = logger.with("exporter", "\(id)")
         self.sampler = Mutex(LogSampler(initial: config.samplingInitial, thereafter: config.samplingThereafter))
         self.clock = clock
     }

@@ -44,9 +44,7 @@ public final class FileExporter: SpanExporter {
     ) {
         self.id = id
         self.config = config
-        var logger = logger
-        logger[metadataKey: "exporter"] = "\(id)"
-        self.logger = logger
+        self.logger = logger.with("exporter", "\(id)")
         self.now = now
     }
 

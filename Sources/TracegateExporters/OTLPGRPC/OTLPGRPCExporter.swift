@@ -33,9 +33,7 @@ public final class OTLPGRPCExporter: SpanExporter {
     public init(id: String, config: OTLPGRPCExporterConfig, logger: Logger) throws {
         self.id = id
         self.config = config
-        var logger = logger
-        logger[metadataKey: "exporter"] = "\(id)"
-        self.logger = logger
+        self.logger = logger.with("exporter", "\(id)")
         answers = DownstreamAnswers(
             exporter: id, requests: "tracegate_otlpgrpc_requests_total", rejected: "tracegate_otlpgrpc_rejected_spans_total",
             partiallyRejected: "tracegate_otlpgrpc_partial_success_rejected_spans_total",

@@ -29,9 +29,7 @@ public final class OTLPHTTPExporter: SpanExporter {
         headers += config.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         if config.gzip { headers.append(("Content-Encoding", "gzip")) }
         self.headers = headers
-        var logger = logger
-        logger[metadataKey: "exporter"] = "\(id)"
-        self.logger = logger
+        self.logger = logger.with("exporter", "\(id)")
         answers = DownstreamAnswers(
             exporter: id, requests: "tracegate_otlphttp_requests_total", rejected: "tracegate_otlphttp_rejected_spans_total",
             partiallyRejected: "tracegate_otlphttp_partial_success_rejected_spans_total",

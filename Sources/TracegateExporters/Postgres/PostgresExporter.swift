@@ -24,9 +24,7 @@ public final class PostgresExporter: SpanExporter {
     public init(id: String, config: PostgresExporterConfig, logger: Logger) {
         self.id = id
         self.config = config
-        var logger = logger
-        logger[metadataKey: "exporter"] = "\(id)"
-        self.logger = logger
+        self.logger = logger.with("exporter", "\(id)")
         let retentionDays = config.retention > .zero ? max(1, Int(config.retention.components.seconds / 86_400)) : 366
         self.partitions = PartitionCache(lookbackDays: retentionDays, aheadDays: max(31, config.partitionsAhead))
     }

@@ -110,9 +110,7 @@ public struct PostgresMaintenanceService: Service {
 
     public init(exporter: PostgresExporter, logger: Logger) {
         self.maintenance = PostgresMaintenance(config: exporter.config, partitions: exporter.partitions)
-        var logger = logger
-        logger[metadataKey: "exporter"] = "\(exporter.id)"
-        self.logger = logger
+        self.logger = logger.with("exporter", "\(exporter.id)")
     }
 
     public func run() async throws {

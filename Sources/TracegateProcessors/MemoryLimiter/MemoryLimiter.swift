@@ -42,9 +42,7 @@ public final class MemoryLimiter: SpanConsumer, AdmissionGate, Service {
         self.next = next
         self.measure = measure
         self.trim = trim
-        var logger = logger
-        logger[metadataKey: "processor"] = "\(id)"
-        self.logger = logger
+        self.logger = logger.with("processor", "\(id)")
         self.state = Mutex(MemoryLimiterState(softLimit: config.softLimitBytes, hardLimit: config.hardLimitBytes))
         let dimensions = [("processor", id)]
         heapGauge = Gauge(label: "tracegate_memory_limiter_heap_bytes", dimensions: dimensions)
