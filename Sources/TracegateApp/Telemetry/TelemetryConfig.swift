@@ -88,12 +88,9 @@ public struct TelemetryConfig: Sendable, Equatable {
 struct HostPort: Equatable {
     var host: String
     var port: Int
+}
 
-    init(host: String, port: Int) {
-        self.host = host
-        self.port = port
-    }
-
+extension HostPort {
     init?(_ text: String) {
         guard let colon = text.lastIndex(of: ":") else { return nil }
         var host = String(text[..<colon])

@@ -34,10 +34,7 @@ public final class OTLPGRPCExporter: SpanExporter {
         self.id = id
         self.config = config
         self.logger = logger.with("exporter", "\(id)")
-        answers = DownstreamAnswers(
-            exporter: id, requests: "tracegate_otlpgrpc_requests_total", rejected: "tracegate_otlpgrpc_rejected_spans_total",
-            partiallyRejected: "tracegate_otlpgrpc_partial_success_rejected_spans_total",
-            retryable: "tracegate_otlpgrpc_retryable_failures_total")
+        answers = .otlpGRPC(exporter: id)
         var headers: HPACKHeaders = [
             ":method": "POST", ":scheme": config.scheme, ":path": Self.exportPath, ":authority": config.authority,
             "content-type": "application/grpc", "te": "trailers", "user-agent": "tracegate-otlp-grpc",

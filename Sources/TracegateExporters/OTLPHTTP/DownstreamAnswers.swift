@@ -13,7 +13,7 @@ struct DownstreamAnswers: Sendable {
 
     /// The metric names are the exporter type's own (literal, so the metrics
     /// reference finds them).
-    init(exporter id: String, requests: String, rejected: String, partiallyRejected: String, retryable: String) {
+    private init(exporter id: String, requests: String, rejected: String, partiallyRejected: String, retryable: String) {
         let dims = [("exporter", id)]
         self.requests = Counter(label: requests, dimensions: dims)
         rejectedSpans = Counter(label: rejected, dimensions: dims)
@@ -30,6 +30,20 @@ struct DownstreamAnswers: Sendable {
         logger.warning(
             "downstream accepted the request but rejected some spans (partial success)",
             metadata: ["rejected_spans": "\(partial.rejectedSpans)", "of": "\(count)", "reason": "\(partial.errorMessage)"])
+    }
+
+    /// `otlphttp`'s.
+    static func otlpHTTP(exporter id: String) -> DownstreamAnswers {
+        DownstreamAnswers(
+            exporter: id, requests: "tracegate_otlphttp_requests_total", rejected: "tracegate_otlphttp_rejected_spans_total",
+            partiallyRejected: "tracegate_otlphttp_partial_success_rejected_spans_total", retryable: "tracegate_otlphttp_retryable_failures_total")
+    }
+
+    /// `otlp`'s (gRPC).
+    static func otlpGRPC(exporter id: String) -> DownstreamAnswers {
+        DownstreamAnswers(
+            exporter: id, requests: "tracegate_otlpgrpc_requests_total", rejected: "tracegate_otlpgrpc_rejected_spans_total",
+            partiallyRejected: "tracegate_otlpgrpc_partial_success_rejected_spans_total", retryable: "tracegate_otlpgrpc_retryable_failures_total")
     }
 
     /// Not answered, or answered with a status worth retrying.

@@ -30,10 +30,7 @@ public final class OTLPHTTPExporter: SpanExporter {
         if config.gzip { headers.append(("Content-Encoding", "gzip")) }
         self.headers = headers
         self.logger = logger.with("exporter", "\(id)")
-        answers = DownstreamAnswers(
-            exporter: id, requests: "tracegate_otlphttp_requests_total", rejected: "tracegate_otlphttp_rejected_spans_total",
-            partiallyRejected: "tracegate_otlphttp_partial_success_rejected_spans_total",
-            retryable: "tracegate_otlphttp_retryable_failures_total")
+        answers = .otlpHTTP(exporter: id)
     }
 
     public func export(_ batch: SpanBatch) throws(ExportFailure) {
