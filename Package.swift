@@ -145,8 +145,9 @@ let package = Package(
             ]),
 
         // libFuzzer targets for the two decoders; built and run by scripts/fuzz.
-        .executableTarget(name: "FuzzProtobuf", dependencies: ["TracegateOTLP", "TracegateCore"]),
-        .executableTarget(name: "FuzzJSON", dependencies: ["TracegateOTLP", "TracegateCore"]),
+        .target(name: "FuzzSupport", dependencies: ["TracegateOTLP", "TracegateCore"]),
+        .executableTarget(name: "FuzzProtobuf", dependencies: ["FuzzSupport"]),
+        .executableTarget(name: "FuzzJSON", dependencies: ["FuzzSupport"]),
 
         .testTarget(name: "TracegateCoreTests", dependencies: ["TracegateCore"]),
         .testTarget(name: "TracegateOTLPTests", dependencies: ["TracegateOTLP", "TracegateCore"]),
