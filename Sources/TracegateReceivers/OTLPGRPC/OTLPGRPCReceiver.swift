@@ -37,11 +37,9 @@ public final class OTLPGRPCReceiver: Service {
     private let logger: Logger
     private let boundChannel: Channel
     private let connections: ConnectionSet
-    private let counter: ConnectionCounter
-    /// What each new connection is set up with; a reload replaces it
-    /// (`update`) without touching the socket. Connections already open keep
-    /// what they started with.
-    private let current: ListenerSettings<Settings>
+    /// What each new connection is set up with, and the connection count.
+    private let current: ListenerSettings<OTLPGRPCConfig>
+    typealias Settings = ListenerSettings<OTLPGRPCConfig>.Settings
 
     /// How long connections get, once shutdown starts, to finish the calls
     /// they have in flight.
@@ -50,23 +48,16 @@ public final class OTLPGRPCReceiver: Service {
     /// How long a TLS client has to complete its handshake.
     static let handshakeTimeout = Duration.seconds(10)
 
-    /// The settings of new connections, with the TLS context built from them.
-    public struct Settings: Sendable {
-        public let config: OTLPGRPCConfig
-        let tlsContext: NIOSSLContext?
-    }
-
     public var config: OTLPGRPCConfig { current.current.config }
 
-    /// Builds what new connections need from `config` (a broken certificate
-    /// throws here, before anything changes).
-    public static func settings(_ config: OTLPGRPCConfig) throws -> Settings {
-        Settings(config: config, tlsContext: try config.tls?.makeServerContext(applicationProtocols: ["h2"]))
+    /// What new connections need from `config` (a broken certificate throws
+    /// here, before anything changes).
+    static func settings(_ config: OTLPGRPCConfig) throws -> Settings {
+        try ListenerSettings.settings(config, alpn: ["h2"])
     }
 
     /// New connections get `settings`; the address must stay the same.
-    public func update(_ settings: Settings) {
-        counter.setLimit(settings.config.maxConnections)
+    func update(_ settings: Settings) {
         current.replace(with: settings)
         logger.info("OTLP/gRPC receiver settings replaced; new connections use them", metadata: ["receiver": "\(id)"])
     }
@@ -80,11 +71,9 @@ public final class OTLPGRPCReceiver: Service {
         let connections = ConnectionSet()
         self.connections = connections
         // Built before binding: a broken certificate is a start-up error.
-        let current = ListenerSettings(try Self.settings(config))
+        let current = try ListenerSettings(config, alpn: ["h2"])
         self.current = current
         let metrics = ReceiverMetrics(receiver: id, transport: "grpc", logger: logger)
-        let counter = ConnectionCounter(limit: config.maxConnections)
-        self.counter = counter
         let tlsFailures = TLSHandshakeGuard.failureCounter(receiver: id, protocol: "grpc")
 
         self.boundChannel = try await ServerBootstrap.otlpReceiver(group: group)
@@ -95,11 +84,7 @@ public final class OTLPGRPCReceiver: Service {
                     // A connection accepted while the receiver stops is not served.
                     guard connections.insert(channel) else { throw ChannelError.ioOnClosedChannel }
                     // Over max_connections: closed at once, before a byte is read.
-                    guard counter.tryAcquire() else {
-                        metrics.refused(encoding: "unknown", reason: .connectionLimit)
-                        throw ChannelError.ioOnClosedChannel
-                    }
-                    channel.closeFuture.whenComplete { _ in counter.release() }
+                    try current.admit(channel, metrics: metrics, logger: logger)
                     let (connectionConfiguration, streamConfiguration) = Self.http2Configuration(config)
                     let managerConfiguration = NIOHTTP2ServerConnectionManagementHandler.Configuration(
                         maxIdleTime: config.maxConnectionIdle.map { .nanoseconds($0.nanoseconds) },

@@ -15,29 +15,20 @@ public final class OTLPHTTPReceiver: Service {
     private let logger: Logger
     private let group: any EventLoopGroup
     private let boundChannel: Channel
-    /// What each new connection is set up with; a reload replaces it
-    /// (`update`) without touching the socket. Connections already open keep
-    /// what they started with.
-    private let current: ListenerSettings<Settings>
-    private let connections: ConnectionCounter
-
-    /// The settings of new connections, with the TLS context built from them.
-    public struct Settings: Sendable {
-        public let config: OTLPHTTPConfig
-        let tlsContext: NIOSSLContext?
-    }
+    /// What each new connection is set up with, and the connection count.
+    private let current: ListenerSettings<OTLPHTTPConfig>
+    typealias Settings = ListenerSettings<OTLPHTTPConfig>.Settings
 
     public var config: OTLPHTTPConfig { current.current.config }
 
-    /// Builds what new connections need from `config` (a broken certificate
-    /// throws here, before anything changes).
-    public static func settings(_ config: OTLPHTTPConfig) throws -> Settings {
-        Settings(config: config, tlsContext: try config.tls?.makeServerContext(applicationProtocols: ["http/1.1"]))
+    /// What new connections need from `config` (a broken certificate throws
+    /// here, before anything changes).
+    static func settings(_ config: OTLPHTTPConfig) throws -> Settings {
+        try ListenerSettings.settings(config, alpn: ["http/1.1"])
     }
 
     /// New connections get `settings`; the address must stay the same.
-    public func update(_ settings: Settings) {
-        connections.setLimit(settings.config.maxConnections)
+    func update(_ settings: Settings) {
         current.replace(with: settings)
         logger.info("OTLP/HTTP receiver settings replaced; new connections use them", metadata: ["receiver": "\(id)"])
     }
@@ -51,11 +42,9 @@ public final class OTLPHTTPReceiver: Service {
         self.logger = logger
         self.group = group
         // Built before binding: a broken certificate is a start-up error.
-        let current = ListenerSettings(try Self.settings(config))
+        let current = try ListenerSettings(config, alpn: ["http/1.1"])
         self.current = current
         let handlerLogger = logger
-        let connections = ConnectionCounter(limit: config.maxConnections)
-        self.connections = connections
         let metrics = ReceiverMetrics(receiver: id, transport: "http", logger: logger)
         let tlsFailures = TLSHandshakeGuard.failureCounter(receiver: id, protocol: "http")
         self.boundChannel = try await ServerBootstrap.otlpReceiver(group: group)
@@ -64,12 +53,7 @@ public final class OTLPHTTPReceiver: Service {
                     let settings = current.current
                     let handlerConfig = settings.config
                     // Over max_connections: closed at once, before a byte is read.
-                    guard connections.tryAcquire() else {
-                        handlerLogger.debug("refusing connection: max_connections reached", metadata: ["max_connections": "\(connections.limit)"])
-                        metrics.refused(encoding: "unknown", reason: .connectionLimit)
-                        throw ChannelError.ioOnClosedChannel
-                    }
-                    channel.closeFuture.whenComplete { _ in connections.release() }
+                    try current.admit(channel, metrics: metrics, logger: handlerLogger)
                     let deadline = HTTPReadDeadline(
                         timeout: handlerConfig.readTimeout, idleTimeout: handlerConfig.idleTimeout, logger: handlerLogger, metrics: metrics)
                     let sync = channel.pipeline.syncOperations

@@ -1,14 +1,64 @@
+import Logging
+import NIOCore
+import NIOSSL
 import Synchronization
 
-/// A listener's settings for new connections, shared by the listener and its
-/// channel initializer (a `Mutex` cannot be captured by an escaping closure;
-/// a reference to one can).
-final class ListenerSettings<Value: Sendable>: Sendable {
-    private let value: Mutex<Value>
-
-    init(_ value: Value) { self.value = Mutex(value) }
-
-    var current: Value { value.withLock { $0 } }
-
-    func replace(with new: Value) { value.withLock { $0 = new } }
+/// What an OTLP listener's settings say about its connections.
+protocol ListenerConfig: Sendable {
+    /// `max_connections` (0: no limit).
+    var maxConnections: Int { get }
+    var tls: ReceiverTLSConfig? { get }
 }
+
+/// A listener's settings for new connections, with the TLS context built
+/// from them, and its connection count: shared by the listener and its
+/// channel initializer (a `Mutex` cannot be captured by an escaping closure;
+/// a reference to one can). A reload replaces the settings (`update`)
+/// without touching the socket; connections already open keep what they
+/// started with.
+final class ListenerSettings<Config: ListenerConfig>: Sendable {
+    struct Settings: Sendable {
+        let config: Config
+        let tlsContext: NIOSSLContext?
+    }
+
+    private let value: Mutex<Settings>
+    private let connections: ConnectionCounter
+
+    /// Builds the first settings (a broken certificate throws here, before
+    /// the socket is bound).
+    init(_ config: Config, alpn: [String]) throws {
+        value = Mutex(try Self.settings(config, alpn: alpn))
+        connections = ConnectionCounter(limit: config.maxConnections)
+    }
+
+    /// What new connections need from `config`; throws for a broken
+    /// certificate, before anything changes.
+    static func settings(_ config: Config, alpn: [String]) throws -> Settings {
+        Settings(config: config, tlsContext: try config.tls?.makeServerContext(applicationProtocols: alpn))
+    }
+
+    var current: Settings { value.withLock { $0 } }
+
+    /// New connections get `settings` (and its `max_connections`).
+    func replace(with new: Settings) {
+        connections.setLimit(new.config.maxConnections)
+        value.withLock { $0 = new }
+    }
+
+    /// Takes a connection slot for `channel`, given back when it closes.
+    /// Over `max_connections` the connection is counted and refused (the
+    /// caller closes it before a byte is read).
+    func admit(_ channel: any Channel, metrics: ReceiverMetrics, logger: Logger) throws {
+        guard connections.tryAcquire() else {
+            logger.debug("refusing connection: max_connections reached", metadata: ["max_connections": "\(connections.limit)"])
+            metrics.refused(encoding: "unknown", reason: .connectionLimit)
+            throw ChannelError.ioOnClosedChannel
+        }
+        let connections = self.connections
+        channel.closeFuture.whenComplete { _ in connections.release() }
+    }
+}
+
+extension OTLPHTTPConfig: ListenerConfig {}
+extension OTLPGRPCConfig: ListenerConfig {}
