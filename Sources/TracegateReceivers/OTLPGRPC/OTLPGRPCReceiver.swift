@@ -34,12 +34,13 @@ import TracegateCore
 /// `OTLPGRPCStreamHandler` per stream.
 public final class OTLPGRPCReceiver: Service {
     public let id: String
-    private let logger: Logger
+    let logger: Logger
     private let boundChannel: Channel
     private let connections: ConnectionSet
     /// What each new connection is set up with, and the connection count.
-    private let current: ListenerSettings<OTLPGRPCConfig>
-    typealias Settings = ListenerSettings<OTLPGRPCConfig>.Settings
+    let current: ListenerSettings<OTLPGRPCConfig>
+    static let protocolName = "OTLP/gRPC"
+    static let alpn = ["h2"]
 
     /// How long connections get, once shutdown starts, to finish the calls
     /// they have in flight.
@@ -50,18 +51,6 @@ public final class OTLPGRPCReceiver: Service {
 
     public var config: OTLPGRPCConfig { current.current.config }
 
-    /// What new connections need from `config` (a broken certificate throws
-    /// here, before anything changes).
-    static func settings(_ config: OTLPGRPCConfig) throws -> Settings {
-        try ListenerSettings.settings(config, alpn: ["h2"])
-    }
-
-    /// New connections get `settings`; the address must stay the same.
-    func update(_ settings: Settings) {
-        current.replace(with: settings)
-        logger.info("OTLP/gRPC receiver settings replaced; new connections use them", metadata: ["receiver": "\(id)"])
-    }
-
     /// Binds the socket right away, so that a port in use is a start-up error and
     /// the listening address is known before `run()`.
     public init(id: String, config: OTLPGRPCConfig, ingress: PipelineIngress, logger: Logger,
@@ -71,7 +60,7 @@ public final class OTLPGRPCReceiver: Service {
         let connections = ConnectionSet()
         self.connections = connections
         // Built before binding: a broken certificate is a start-up error.
-        let current = try ListenerSettings(config, alpn: ["h2"])
+        let current = try ListenerSettings(config, alpn: Self.alpn)
         self.current = current
         let metrics = ReceiverMetrics(receiver: id, transport: "grpc", logger: logger)
         let tlsFailures = TLSHandshakeGuard.failureCounter(receiver: id, protocol: "grpc")

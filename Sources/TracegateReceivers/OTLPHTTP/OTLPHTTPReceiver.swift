@@ -12,26 +12,15 @@ import TracegateCore
 public final class OTLPHTTPReceiver: Service {
     public let id: String
     private let ingress: PipelineIngress
-    private let logger: Logger
+    let logger: Logger
     private let group: any EventLoopGroup
     private let boundChannel: Channel
     /// What each new connection is set up with, and the connection count.
-    private let current: ListenerSettings<OTLPHTTPConfig>
-    typealias Settings = ListenerSettings<OTLPHTTPConfig>.Settings
+    let current: ListenerSettings<OTLPHTTPConfig>
+    static let protocolName = "OTLP/HTTP"
+    static let alpn = ["http/1.1"]
 
     public var config: OTLPHTTPConfig { current.current.config }
-
-    /// What new connections need from `config` (a broken certificate throws
-    /// here, before anything changes).
-    static func settings(_ config: OTLPHTTPConfig) throws -> Settings {
-        try ListenerSettings.settings(config, alpn: ["http/1.1"])
-    }
-
-    /// New connections get `settings`; the address must stay the same.
-    func update(_ settings: Settings) {
-        current.replace(with: settings)
-        logger.info("OTLP/HTTP receiver settings replaced; new connections use them", metadata: ["receiver": "\(id)"])
-    }
 
     /// Binds the socket right away, so that a port in use is a start-up error and
     /// the listening address is known before `run()`.
@@ -42,7 +31,7 @@ public final class OTLPHTTPReceiver: Service {
         self.logger = logger
         self.group = group
         // Built before binding: a broken certificate is a start-up error.
-        let current = try ListenerSettings(config, alpn: ["http/1.1"])
+        let current = try ListenerSettings(config, alpn: Self.alpn)
         self.current = current
         let handlerLogger = logger
         let metrics = ReceiverMetrics(receiver: id, transport: "http", logger: logger)

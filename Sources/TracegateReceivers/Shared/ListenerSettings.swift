@@ -62,3 +62,32 @@ final class ListenerSettings<Config: ListenerConfig>: Sendable {
 
 extension OTLPHTTPConfig: ListenerConfig {}
 extension OTLPGRPCConfig: ListenerConfig {}
+
+/// An OTLP listener whose settings a reload can replace.
+protocol OTLPListener: AnyObject {
+    associatedtype Config: ListenerConfig
+    /// `OTLP/HTTP`, for the log.
+    static var protocolName: String { get }
+    /// The TLS application protocols it offers.
+    static var alpn: [String] { get }
+    var id: String { get }
+    var logger: Logger { get }
+    var current: ListenerSettings<Config> { get }
+}
+
+extension OTLPListener {
+    /// What new connections need from `config` (a broken certificate throws
+    /// here, before anything changes).
+    static func settings(_ config: Config) throws -> ListenerSettings<Config>.Settings {
+        try ListenerSettings.settings(config, alpn: alpn)
+    }
+
+    /// New connections get `settings`; the address must stay the same.
+    func update(_ settings: ListenerSettings<Config>.Settings) {
+        current.replace(with: settings)
+        logger.info("\(Self.protocolName) receiver settings replaced; new connections use them", metadata: ["receiver": "\(id)"])
+    }
+}
+
+extension OTLPHTTPReceiver: OTLPListener {}
+extension OTLPGRPCReceiver: OTLPListener {}
