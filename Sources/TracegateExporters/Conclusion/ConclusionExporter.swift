@@ -33,11 +33,9 @@ public final class ConclusionExporter: SpanExporter {
 
     public func close() {}
 
-    /// Starts the store's timer and delivery threads.
-    public func start() { store.start() }
+    /// Runs the store's loops (timers, delivery) until `stop`.
+    func run() async { await store.run() }
 
-    /// Stops the threads, waiting for a POST in flight to end.
-    public func stop() async {
-        while !store.requestStop() { try? await Task.sleep(for: .milliseconds(10)) }
-    }
+    /// Ends `run` once a POST in flight (if any) ended and was recorded.
+    func stop() { store.stop() }
 }

@@ -4,11 +4,12 @@ import FoundationEssentials
 import Foundation
 #endif
 import Logging
+import Synchronization
 import TracegateCore
 
 /// The `postgres` store. Conclusion is decided by the `traces` table that the
 /// postgres exporter of the same pipeline keeps: this store only remembers,
-/// per trace it saw, when it may be due (`InactivityTimers`), so that it can
+/// per trace it saw, when it may be due (`ConclusionTracker`), so that it can
 /// ask the database at that very moment instead of sweeping. When a timer
 /// fires, one statement concludes the trace if its `last_activity_at` (the
 /// gateway clock of its last stored span) is really older than the window
@@ -24,9 +25,9 @@ import TracegateCore
 /// the acceptance of the oldest of them rather than the clock
 /// (`ConclusionHorizon`): the window passed to the database grows by the
 /// horizon's lag, and nothing concludes while spans of unknown age wait. The
-/// queues wake the timer thread when their watermark moves.
+/// queues wake the tracking loop when their watermark moves.
 ///
-/// Delivery: `workers` threads each lock up to `batch_size` due outbox rows
+/// Delivery: `workers` loops each lock up to `batch_size` due outbox rows
 /// with `FOR UPDATE SKIP LOCKED` in a transaction, POST them, and delete them
 /// (2xx), reschedule them, or move them to `notification_dead_letters`,
 /// before committing; each 2xx is also recorded at once in
@@ -34,22 +35,29 @@ import TracegateCore
 /// Replicas sharing the database never send the same row at once; a replica
 /// killed mid-POST leaves that one request to be sent again (same
 /// `Idempotency-Key`).
-final class PostgresConclusionStore: ConclusionStore, @unchecked Sendable {
-    // @unchecked: `timers`, `absentSince` are touched only while
-    // `threads.condition` is locked; the rest is immutable or thread-safe.
+final class PostgresConclusionStore: ConclusionStore {
+    /// How long opening a connection may take before the round counts as a
+    /// database error (and is retried `ConclusionTracker.retryAfterDatabaseError` later).
+    static let connectTimeout = Duration.seconds(5)
+    /// Concluded traces per sweep statement; the sweep repeats until a
+    /// statement concludes fewer. Bounds one transaction's row locks.
+    static let tracesPerSweepStatement = 2000
+    /// Idle delivery loops look for rows that other replicas concluded, or
+    /// whose retry came due, this often (or every `retry.initial_interval`
+    /// when shorter); rows this replica concludes wake them at once.
+    static let longestIdleDeliveryWait = Duration.milliseconds(500)
+    /// Requests sent per claim: fewer transactions per notification. Each
+    /// 2xx is recorded in `notification_delivered` at once, so a process
+    /// killed mid-claim re-sends only the request that was in flight.
+    static let requestsPerClaim = 8
+
     private let id: String
     private let config: ConclusionExporterConfig
     private let logger: Logger
     private let metrics: ConclusionMetrics
-    private let threads = StoreThreads()
-    private var timers = InactivityTimers<TraceID>(granularity: .milliseconds(20))
-    /// Traces whose row was not in `traces` yet when their timer fired.
-    private var absentSince: [TraceID: ContinuousClock.Instant] = [:]
-    /// `conclude_after_root`: when this replica received each open trace's
-    /// root span. Such a trace may conclude that long after, if complete.
-    private var rootArrived: [TraceID: ContinuousClock.Instant] = [:]
-    /// How often idle deliverers look for rows other replicas concluded, or retries.
-    private let pollInterval: Duration
+    private let loops: StoreLoops
+    private let tracker: Mutex<ConclusionTracker>
+    private let idleDeliveryWait: Duration
     private let backlogs: BacklogWatch
     private let started = ContinuousClock.now
 
@@ -59,7 +67,9 @@ final class PostgresConclusionStore: ConclusionStore, @unchecked Sendable {
         self.config = config
         self.logger = logger
         self.metrics = metrics
-        self.pollInterval = min(.milliseconds(500), config.retry.initialInterval)
+        self.loops = StoreLoops(workers: config.workers)
+        self.tracker = Mutex(ConclusionTracker(settings: .init(config), now: .now))
+        self.idleDeliveryWait = min(Self.longestIdleDeliveryWait, config.retry.initialInterval)
     }
 
     func observe(_ batch: SpanBatch) {
@@ -74,80 +84,58 @@ final class PostgresConclusionStore: ConclusionStore, @unchecked Sendable {
             }
         }
         let now = ContinuousClock.now
-        let deadline = now + config.inactivity
-        threads.condition.lock()
-        let wasEmpty = timers.count == 0
-        if config.concludeAfterRoot > .zero {
-            for id in roots where rootArrived[id] == nil { rootArrived[id] = now }
-        }
-        for id in ids {
-            let early = rootArrived[id].map { max(now, $0 + config.concludeAfterRoot) }
-            timers.schedule(id, at: early.map { min($0, deadline) } ?? deadline)
-            absentSince[id] = nil
-        }
-        metrics.open.record(timers.count)
-        if wasEmpty { threads.condition.broadcast() }
-        threads.condition.unlock()
+        let (wake, open) = tracker.withLock { t in (t.observe(traces: ids, roots: roots, now: now), t.openCount) }
+        metrics.open.record(open)
+        if wake { loops.tracker.signal() }
     }
 
-    func start() {
-        backlogs.onMoved { [threads] in threads.wakeAll() }
-        var bodies: [(String, @Sendable () -> Void)] = [("tg-\(id)-timers", { [self] in trackLoop() })]
-        for i in 0..<config.workers { bodies.append(("tg-\(id)-deliver-\(i)", { [self] in deliverLoop() })) }
-        threads.start(bodies)
+    func run() async {
+        backlogs.onMoved { [loops] in loops.tracker.signal() }
+        await loops.run(track: { [self] in await trackLoop() }, deliver: { [self] i in await deliverLoop(i) })
     }
 
-    func requestStop() -> Bool { threads.requestStop() }
+    func stop() { loops.stop() }
 
     // MARK: - Conclusion
 
-    private func trackLoop() {
+    private func trackLoop() async {
         var connection: PGConnection? = nil
-        var nextSweep = ContinuousClock.now
-        while !threads.isStopping {
+        while !loops.isStopping {
             let now = ContinuousClock.now
             let horizon = backlogs.horizon(now: now)
-            let lag = horizon.lag(now: now)
-            metrics.recordHold(lag: lag ?? (now - started))
-            threads.condition.lock()
-            let due = horizon.instant.map { timers.popExpired(now: $0, limit: 5000) } ?? []
-            threads.condition.unlock()
-            // Spans of unknown age wait: no trace may conclude, not even by the sweep.
-            let sweepDue = now >= nextSweep && lag != nil
-            if due.isEmpty && !sweepDue {
-                threads.condition.lock()
-                // Held timers (due by the clock, not by the horizon) wait for
-                // the watermark to move, which wakes this thread.
-                let timer = timers.nextWake().flatMap { $0 > now ? $0 : nil }
-                let wake = [timer, nextSweep > now ? nextSweep : nil].compactMap { $0 }.min()
-                threads.waitLocked(until: wake)
-                threads.condition.unlock()
-                continue
-            }
-            let window = lag?.timeInterval ?? 0
-            do throws(PostgresError) {
-                let c: PGConnection
-                if let open = connection { c = open } else { c = try connect() }
-                connection = c
-                if !due.isEmpty { try conclude(due, c, hold: window) }
-                if sweepDue {
-                    nextSweep = now + config.sweepInterval
-                    try sweep(c, hold: window)
+            metrics.recordHold(lag: horizon.lag(now: now) ?? (now - started))
+            switch tracker.withLock({ $0.nextStep(now: now, horizon: horizon) }) {
+            case .wait(let until):
+                await loops.tracker.wait(until: until)
+            case .conclude(let work):
+                let open = connection
+                let round = await loops.blocking { [self] () -> (PGConnection?, PostgresError?) in
+                    do throws(PostgresError) {
+                        let c: PGConnection
+                        if let open { c = open } else { c = try connect() }
+                        do throws(PostgresError) {
+                            try conclude(work, c)
+                            return (c, nil)
+                        } catch {
+                            return (c, error)
+                        }
+                    } catch {
+                        return (nil, error)
+                    }
                 }
-            } catch {
-                logger.warning("trace conclusion failed; retrying", metadata: ["error": "\(error)"])
-                if connection?.isHealthy != true { connection = nil }
-                threads.condition.lock()
-                for id in due { timers.schedule(id, at: .now + .seconds(1)) }
-                threads.condition.unlock()
-                nextSweep = .now + .seconds(1)
-                threads.sleep(.seconds(1))
+                guard let round else { return }
+                let (c, failure) = round
+                connection = c?.isHealthy == true ? c : nil
+                if let failure {
+                    logger.warning("trace conclusion failed; retrying", metadata: ["error": "\(failure)"])
+                    tracker.withLock { $0.failed(work, now: .now) }
+                }
             }
         }
     }
 
     private func connect() throws(PostgresError) -> PGConnection {
-        let c = try PGConnection(dsn: config.dsn, connectTimeout: .seconds(5))
+        let c = try PGConnection(dsn: config.dsn, connectTimeout: Self.connectTimeout)
         let ready = try c.execute("SELECT to_regclass('notification_outbox') IS NOT NULL", context: "checking the notification outbox")
         guard ready.first?.first == "t" else {
             throw PostgresError(
@@ -158,67 +146,45 @@ final class PostgresConclusionStore: ConclusionStore, @unchecked Sendable {
     }
 
     /// The windows in seconds, each grown by `hold`, the horizon's lag.
-    private func seconds(hold: Double) -> (inactivity: String, maxWait: String) {
-        ("\(config.inactivity.timeInterval + hold)", "\(config.maxWait.timeInterval + hold)")
+    private func seconds(hold: Duration) -> (inactivity: String, maxWait: String) {
+        ("\((config.inactivity + hold).timeInterval)", "\((config.maxWait + hold).timeInterval)")
     }
 
-    private func conclude(_ due: [TraceID], _ c: PGConnection, hold: Double) throws(PostgresError) {
+    private static func hexList(_ ids: [TraceID]) -> String { "{" + ids.map(\.hex).joined(separator: ",") + "}" }
+
+    /// One round of `work` with the database (on a pool thread).
+    private func conclude(_ work: ConclusionTracker.Work, _ c: PGConnection) throws(PostgresError) {
+        if !work.due.isEmpty { try conclude(work.due, early: work.early, c, hold: work.hold) }
+        if work.sweep { try sweep(c, hold: work.hold) }
+    }
+
+    private func conclude(_ due: [TraceID], early: [TraceID], _ c: PGConnection, hold: Duration) throws(PostgresError) {
         let seconds = seconds(hold: hold)
-        let list = "{" + due.map(\.hex).joined(separator: ",") + "}"
         let renotify = config.lateSpans == .renotify ? "true" : "false"
-        // Those whose root arrived conclude_after_root ago may conclude now if
-        // complete; the horizon's lag holds them back like every window.
-        let now0 = ContinuousClock.now - .milliseconds(Int64(hold * 1000))
-        threads.condition.lock()
-        let early = due.filter { rootArrived[$0].map { now0 >= $0 + config.concludeAfterRoot } ?? false }
-        threads.condition.unlock()
-        let earlyList = "{" + early.map(\.hex).joined(separator: ",") + "}"
         let concluded = try c.execute(
-            ConclusionSQL.concludeIDs, parameters: [list, seconds.inactivity, seconds.maxWait, id, renotify, earlyList],
+            ConclusionSQL.concludeIDs, parameters: [Self.hexList(due), seconds.inactivity, seconds.maxWait, id, renotify, Self.hexList(early)],
             context: "concluding traces")
         record(concluded)
         let done = Set(concluded.compactMap { $0[0] })
         let rest = due.filter { !done.contains($0.hex) }
         guard !rest.isEmpty else { return }
-        let restList = "{" + rest.map(\.hex).joined(separator: ",") + "}"
         let rows = try c.execute(
-            ConclusionSQL.state, parameters: [restList, seconds.inactivity, seconds.maxWait, renotify], context: "reading trace activity")
-        var known: Set<String> = []
-        let now = ContinuousClock.now
-        threads.condition.lock()
-        defer { threads.condition.unlock() }
-        for row in rows {
-            guard let hex = row[0], let trace = TraceID(hex: hex) else { continue }
-            known.insert(hex)
-            if row[2] == "t" && config.lateSpans == .ignore { metrics.lateTraces.increment() }
-            if row[1] == "t" { rootArrived[trace] = nil }
-            if row[1] == "t" || timers.deadline(of: trace) != nil { continue }
+            ConclusionSQL.state, parameters: [Self.hexList(rest), seconds.inactivity, seconds.maxWait, renotify], context: "reading trace activity")
+        let states = rows.compactMap { row -> ConclusionTracker.RowState? in
+            guard let hex = row[0], let trace = TraceID(hex: hex) else { return nil }
             let remaining = Double(row[3] ?? "") ?? 0
-            // A row locked by a writer can be due already: look again shortly.
-            timers.schedule(trace, at: now + .milliseconds(Int64(max(20, remaining * 1000))))
+            return ConclusionTracker.RowState(trace: trace, closed: row[1] == "t", late: row[2] == "t", remaining: .milliseconds(Int64(remaining * 1000)))
         }
-        // Not stored yet (the postgres exporter's queue is behind): once it is,
-        // its activity clock starts then, so polling at half the window costs
-        // no latency. Given up after max_wait: the sweep still covers it.
-        let poll = Duration.milliseconds(Int64(min(5000, max(100, config.inactivity.timeInterval * 500))))
-        for trace in rest where !known.contains(trace.hex) && timers.deadline(of: trace) == nil {
-            let since = absentSince[trace] ?? now
-            if now - since > config.maxWait {
-                absentSince[trace] = nil
-                rootArrived[trace] = nil
-                continue
-            }
-            absentSince[trace] = since
-            timers.schedule(trace, at: now + poll)
-        }
-        metrics.open.record(timers.count)
+        let (late, open) = tracker.withLock { t in (t.checked(notConcluded: rest, rows: states, now: .now), t.openCount) }
+        if config.lateSpans == .ignore { metrics.lateTraces.increment(by: late) }
+        metrics.open.record(open)
     }
 
-    private func sweep(_ c: PGConnection, hold: Double) throws(PostgresError) {
+    private func sweep(_ c: PGConnection, hold: Duration) throws(PostgresError) {
         let seconds = seconds(hold: hold)
         try c.execute(ConclusionSQL.cleanDelivered, context: "removing notifications delivered before a crash")
-        let limit = 2000
-        while !threads.isStopping {
+        let limit = Self.tracesPerSweepStatement
+        while !loops.isStopping {
             let rows = try c.execute(
                 ConclusionSQL.concludeSweep, parameters: ["\(limit)", seconds.inactivity, seconds.maxWait, id], context: "sweeping open traces")
             record(rows)
@@ -232,45 +198,60 @@ final class PostgresConclusionStore: ConclusionStore, @unchecked Sendable {
         metrics.concluded(complete: true, count: complete)
         metrics.concluded(complete: false, count: concluded.count - complete)
         metrics.lateTraces.increment(by: concluded.filter { $0[2] == "t" }.count)
-        if config.concludeAfterRoot > .zero {
-            threads.condition.lock()
-            for row in concluded { if let hex = row[0], let trace = TraceID(hex: hex) { rootArrived[trace] = nil } }
-            threads.condition.unlock()
-        }
-        threads.wakeAll()
+        let traces = concluded.compactMap { $0[0].flatMap(TraceID.init(hex:)) }
+        tracker.withLock { $0.concluded(traces) }
+        loops.wakeDeliverers()
     }
 
     // MARK: - Delivery
 
-    private func deliverLoop() {
-        let sender = NotificationSender(endpoint: config.endpoint, timeout: config.timeout)
-        var connection: PGConnection? = nil
-        var marks: PGConnection? = nil
-        while !threads.isStopping {
-            do throws(PostgresError) {
-                let c: PGConnection
-                if let open = connection { c = open } else { c = try connect() }
-                connection = c
-                let m: PGConnection
-                if let open = marks, open.isHealthy { m = open } else { m = try connect() }
-                marks = m
-                if try !deliverOnce(c, marks: m, sender) {
-                    threads.condition.lock()
-                    threads.waitLocked(until: .now + pollInterval)
-                    threads.condition.unlock()
-                }
-            } catch {
+    /// The connections and HTTP handle of one delivery loop; used by one
+    /// pool thread at a time (the loop awaits each round before the next).
+    private final class Deliverer: @unchecked Sendable {
+        let sender: NotificationSender
+        var connection: PGConnection?
+        var marks: PGConnection?
+
+        init(sender: NotificationSender) { self.sender = sender }
+    }
+
+    /// How one delivery round ended.
+    private enum Round: Sendable {
+        case claimed
+        case idle
+        case failed(PostgresError)
+    }
+
+    private func deliverLoop(_ index: Int) async {
+        let deliverer = Deliverer(sender: NotificationSender(endpoint: config.endpoint, timeout: config.timeout))
+        let wake = loops.deliverers
+        while !loops.isStopping {
+            guard let round = await loops.blocking({ [self] in deliverRound(deliverer) }) else { return }
+            switch round {
+            case .claimed: continue
+            case .idle: await wake[index].wait(until: .now + idleDeliveryWait)
+            case .failed(let error):
                 logger.warning("notification delivery: database error; retrying", metadata: ["error": "\(error)"])
-                if let c = connection, c.isHealthy { _ = try? c.execute("ROLLBACK", context: "delivery") } else { connection = nil }
-                threads.sleep(.seconds(1))
+                await wake[index].wait(until: .now + ConclusionTracker.retryAfterDatabaseError)
             }
         }
     }
 
-    /// Requests sent per claim: fewer transactions per notification. Each
-    /// 2xx is recorded in `notification_delivered` at once, so a process
-    /// killed mid-claim re-sends only the request that was in flight.
-    static let requestsPerClaim = 8
+    /// One claim on a pool thread, with the loop's connections.
+    private func deliverRound(_ d: Deliverer) -> Round {
+        do throws(PostgresError) {
+            let c: PGConnection
+            if let open = d.connection { c = open } else { c = try connect() }
+            d.connection = c
+            let m: PGConnection
+            if let open = d.marks, open.isHealthy { m = open } else { m = try connect() }
+            d.marks = m
+            return try deliverOnce(c, marks: m, d.sender) ? .claimed : .idle
+        } catch {
+            if let c = d.connection, c.isHealthy { _ = try? c.execute("ROLLBACK", context: "delivery") } else { d.connection = nil }
+            return .failed(error)
+        }
+    }
 
     /// One claim, start to commit; false when nothing was due.
     private func deliverOnce(_ c: PGConnection, marks: PGConnection, _ sender: NotificationSender) throws(PostgresError) -> Bool {
@@ -284,14 +265,13 @@ final class PostgresConclusionStore: ConclusionStore, @unchecked Sendable {
         var claimed: [Claimed] = []
         var unreadable: [String] = []
         for row in rows {
-            guard let rowID = row[0], let text = row[1],
-                let conclusion = try? JSONDecoder().decode(TraceConclusion.self, from: Data(text.utf8))
-            else {
-                if let rowID = row[0] { unreadable.append(rowID) }
+            guard let rowID = row[0] else { continue }
+            guard let conclusion = TraceConclusion(payloadColumns: row[ConclusionSQL.claimPayloadColumns]) else {
+                unreadable.append(rowID)
                 continue
             }
             claimed.append(
-                Claimed(id: rowID, conclusion: conclusion, delivery: NotificationDelivery(attempts: Int(row[2] ?? "0") ?? 0), lastActivity: Double(row[3] ?? "0") ?? 0))
+                Claimed(id: rowID, conclusion: conclusion, delivery: NotificationDelivery(attempts: Int(row[1] ?? "0") ?? 0), lastActivity: Double(row[2] ?? "0") ?? 0))
         }
         if !unreadable.isEmpty {
             try c.execute(ConclusionSQL.bury, parameters: ["{\(unreadable.joined(separator: ","))}", "payload is not a notification"], context: "dead letters")
@@ -327,7 +307,7 @@ final class PostgresConclusionStore: ConclusionStore, @unchecked Sendable {
         }
         var delivered: [Claimed] = []
         var start = 0
-        while start < claimed.count && !threads.isStopping {
+        while start < claimed.count && !loops.isStopping {
             let group = Array(claimed[start..<min(start + config.batchSize, claimed.count)])
             start += group.count
             let before = delivered.count
