@@ -262,94 +262,62 @@ final class PostgresConclusionStore: ConclusionStore {
             try c.execute("COMMIT", context: "claiming notifications")
             return false
         }
-        var claimed: [Claimed] = []
-        var unreadable: [String] = []
-        for row in rows {
-            guard let rowID = row[0] else { continue }
-            guard let conclusion = TraceConclusion(payloadColumns: row[ConclusionSQL.claimPayloadColumns]) else {
-                unreadable.append(rowID)
-                continue
-            }
-            claimed.append(
-                Claimed(id: rowID, conclusion: conclusion, delivery: NotificationDelivery(attempts: Int(row[1] ?? "0") ?? 0), lastActivity: Double(row[2] ?? "0") ?? 0))
-        }
-        if !unreadable.isEmpty {
-            try c.execute(ConclusionSQL.bury, parameters: ["{\(unreadable.joined(separator: ","))}", "payload is not a notification"], context: "dead letters")
+        var claim = NotificationClaim(rows: rows, batchSize: config.batchSize)
+        if !claim.unreadable.isEmpty {
+            try c.execute(ConclusionSQL.bury, parameters: [Self.idList(claim.unreadable), "payload is not a notification"], context: "dead letters")
         }
         if let when = config.when {
             // Traces `when` leaves out are concluded, not sent: their rows go.
-            var kept: [Claimed] = []
-            var dropped: [String] = []
-            for item in claimed {
-                var answers: [AttributeTest: Bool] = [:]
-                var failure: PostgresError?
-                let matches = when.matches(item.conclusion) { test in
-                    if let known = answers[test] { return known }
-                    do throws(PostgresError) {
-                        let rows = try c.execute(
-                            ConclusionSQL.traceHasAttribute, parameters: [item.conclusion.traceID, test.key, test.value],
-                            context: "checking a trace's attributes for when")
-                        answers[test] = rows.first?.first == "t"
-                    } catch {
-                        failure = error
-                        answers[test] = false
-                    }
-                    return answers[test]!
-                }
-                if let failure { throw failure }
-                if matches { kept.append(item) } else { dropped.append(item.id) }
-            }
+            let dropped = try claim.keep { item throws(PostgresError) in try matches(when, item.conclusion, c) }
             if !dropped.isEmpty {
-                try c.execute(ConclusionSQL.deleteDelivered, parameters: ["{\(dropped.joined(separator: ","))}"], context: "dropping notifications when leaves out")
+                try c.execute(ConclusionSQL.deleteDelivered, parameters: [Self.idList(dropped)], context: "dropping notifications when leaves out")
                 metrics.filtered.increment(by: dropped.count)
             }
-            claimed = kept
         }
-        var delivered: [Claimed] = []
-        var start = 0
-        while start < claimed.count && !loops.isStopping {
-            let group = Array(claimed[start..<min(start + config.batchSize, claimed.count)])
-            start += group.count
-            let before = delivered.count
-            let outcome = try send(group, c, sender, delivered: &delivered)
-            if delivered.count > before {
-                // Durable at once: if this process dies before the claim
-                // commits, nobody sends these again.
-                do throws(PostgresError) {
-                    try marks.execute(
-                        ConclusionSQL.markDelivered, parameters: ["{\(delivered[before...].map(\.id).joined(separator: ","))}"],
-                        context: "marking notifications delivered")
-                } catch {
-                    logger.warning("cannot mark notifications delivered ahead of the commit", metadata: ["error": "\(error)"])
-                }
-            }
-            // The endpoint is failing: leave the rest of the claim for later.
-            if outcome != .delivered { break }
+        var rng = SystemRandomNumberGenerator()
+        while !loops.isStopping, let group = claim.nextGroup(now: .now) {
+            let outcome = try send(group, c, sender)
+            let writes = claim.finish(group, outcome, now: .now, policy: config.retry, using: &rng)
+            try record(writes, of: outcome, c, marks: marks)
         }
-        if !delivered.isEmpty {
-            try c.execute(ConclusionSQL.deleteDelivered, parameters: ["{\(delivered.map(\.id).joined(separator: ","))}"], context: "marking notifications delivered")
+        if !claim.delivered.isEmpty {
+            try c.execute(ConclusionSQL.deleteDelivered, parameters: [Self.idList(claim.delivered.map(\.id))], context: "marking notifications delivered")
         }
         try c.execute("COMMIT", context: "recording deliveries")
-        if !delivered.isEmpty {
-            metrics.delivered.increment(by: delivered.count)
+        if !claim.delivered.isEmpty {
+            metrics.delivered.increment(by: claim.delivered.count)
             let wall = Date().timeIntervalSince1970
-            for item in delivered { metrics.latency.recordNanoseconds(Int64((wall - item.lastActivity) * 1e9)) }
+            for item in claim.delivered { metrics.latency.recordNanoseconds(Int64((wall - item.lastActivity) * 1e9)) }
         }
         return true
     }
 
-    private struct Claimed {
-        var id: String
-        var conclusion: TraceConclusion
-        var delivery: NotificationDelivery
-        var lastActivity: Double
+    private static func idList(_ ids: [String]) -> String { "{" + ids.joined(separator: ",") + "}" }
+
+    /// Whether `when` lets a trace through; its `attribute` tests ask the
+    /// trace's stored spans, each once.
+    private func matches(_ when: NotificationCondition, _ conclusion: TraceConclusion, _ c: PGConnection) throws(PostgresError) -> Bool {
+        var answers: [AttributeTest: Bool] = [:]
+        var failure: PostgresError?
+        let matches = when.matches(conclusion) { test in
+            if let known = answers[test] { return known }
+            do throws(PostgresError) {
+                let rows = try c.execute(
+                    ConclusionSQL.traceHasAttribute, parameters: [conclusion.traceID, test.key, test.value],
+                    context: "checking a trace's attributes for when")
+                answers[test] = rows.first?.first == "t"
+            } catch {
+                failure = error
+                answers[test] = false
+            }
+            return answers[test]!
+        }
+        if let failure { throw failure }
+        return matches
     }
 
-    /// POSTs one request and records its failures in the claim's transaction.
-    private func send(_ group: [Claimed], _ c: PGConnection, _ sender: NotificationSender, delivered: inout [Claimed]) throws(PostgresError) -> DeliveryOutcome {
-        var group = group
-        let begun = ContinuousClock.now
-        for i in group.indices { _ = group[i].delivery.begin(now: begun) }
+    /// POSTs one request (with the spans stored by now, for `include: [spans]`).
+    private func send(_ group: [NotificationClaim.Item], _ c: PGConnection, _ sender: NotificationSender) throws(PostgresError) -> DeliveryOutcome {
         var conclusions = group.map(\.conclusion)
         if config.includeSpans {
             // Read at each attempt: a retry carries the spans stored by then.
@@ -362,30 +330,32 @@ final class PostgresConclusionStore: ConclusionStore {
         }
         let outcome = sender.send(NotificationRequest.make(conclusions, config: config))
         if outcome == .delivered { metrics.attemptsDelivered.increment() } else { metrics.attemptsFailed.increment() }
-        var rng = SystemRandomNumberGenerator()
-        var dead: [String] = []
-        let after = ContinuousClock.now
-        for var item in group {
-            switch item.delivery.finish(outcome, now: after, policy: config.retry, using: &rng) {
-            case .delivered:
-                delivered.append(item)
-            case .waiting(let until):
-                try c.execute(
-                    ConclusionSQL.retry, parameters: [item.id, "\((until - after).timeInterval)", item.delivery.lastError ?? ""],
-                    context: "scheduling a retry")
-            default:
-                dead.append(item.id)
-            }
-        }
-        if case .failed(let message, _, _) = outcome {
-            if !dead.isEmpty {
-                try c.execute(ConclusionSQL.bury, parameters: ["{\(dead.joined(separator: ","))}", message], context: "dead letters")
-                metrics.deadLetters.increment(by: dead.count)
-                logger.error("notification given up; moved to notification_dead_letters", metadata: ["traces": "\(dead.count)", "error": "\(message)"])
-            } else {
-                logger.warning("notification failed, will retry", metadata: ["error": "\(message)", "traces": "\(group.count)"])
-            }
-        }
         return outcome
+    }
+
+    /// Writes one request's outcome: 2xx marked delivered at once (another
+    /// connection, committed now), retries and dead letters in the claim's
+    /// transaction.
+    private func record(_ writes: NotificationClaim.Writes, of outcome: DeliveryOutcome, _ c: PGConnection, marks: PGConnection) throws(PostgresError) {
+        if !writes.delivered.isEmpty {
+            // Durable at once: if this process dies before the claim
+            // commits, nobody sends these again.
+            do throws(PostgresError) {
+                try marks.execute(ConclusionSQL.markDelivered, parameters: [Self.idList(writes.delivered.map(\.id))], context: "marking notifications delivered")
+            } catch {
+                logger.warning("cannot mark notifications delivered ahead of the commit", metadata: ["error": "\(error)"])
+            }
+        }
+        for retry in writes.retries {
+            try c.execute(ConclusionSQL.retry, parameters: [retry.id, "\(retry.wait.timeInterval)", retry.error], context: "scheduling a retry")
+        }
+        guard case .failed(let message, _, _) = outcome else { return }
+        if !writes.dead.isEmpty {
+            try c.execute(ConclusionSQL.bury, parameters: [Self.idList(writes.dead), message], context: "dead letters")
+            metrics.deadLetters.increment(by: writes.dead.count)
+            logger.error("notification given up; moved to notification_dead_letters", metadata: ["traces": "\(writes.dead.count)", "error": "\(message)"])
+        } else {
+            logger.warning("notification failed, will retry", metadata: ["error": "\(message)", "traces": "\(writes.retries.count)"])
+        }
     }
 }
