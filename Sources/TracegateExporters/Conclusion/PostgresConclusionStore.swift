@@ -37,7 +37,9 @@ import TracegateCore
 /// `Idempotency-Key`).
 final class PostgresConclusionStore: ConclusionStore {
     /// How long opening a connection may take before the round counts as a
-    /// database error (and is retried `ConclusionTracker.retryAfterDatabaseError` later).
+    /// database error (retried `ConclusionTracker.retryAfterDatabaseError`
+    /// later); `tracegate notifications` uses it too. A server that takes
+    /// longer to accept is as good as down.
     static let connectTimeout = Duration.seconds(5)
     /// Concluded traces per sweep statement; the sweep repeats until a
     /// statement concludes fewer. Bounds one transaction's row locks.
@@ -173,7 +175,7 @@ final class PostgresConclusionStore: ConclusionStore {
         let states = rows.compactMap { row -> ConclusionTracker.RowState? in
             guard let hex = row[0], let trace = TraceID(hex: hex) else { return nil }
             let remaining = Double(row[3] ?? "") ?? 0
-            return ConclusionTracker.RowState(trace: trace, closed: row[1] == "t", late: row[2] == "t", remaining: .milliseconds(Int64(remaining * 1000)))
+            return ConclusionTracker.RowState(trace: trace, closed: row[1] == "t", late: row[2] == "t", remaining: .seconds(remaining))
         }
         let (late, open) = tracker.withLock { t in (t.checked(notConcluded: rest, rows: states, now: .now), t.openCount) }
         if config.lateSpans == .ignore { metrics.lateTraces.increment(by: late) }
