@@ -89,6 +89,13 @@ enum ConclusionSQL {
         FOR UPDATE SKIP LOCKED
         """
 
+    /// Seconds until the next retry of exporter $1 comes due (NULL: none
+    /// waits). Rows due already are left out: another session holds them.
+    static let nextAttempt = """
+        SELECT extract(epoch FROM min(next_attempt_at) - now())::float8 FROM notification_outbox
+        WHERE exporter = $1 AND next_attempt_at > now()
+        """
+
     /// Where `payloadFields` start in a row of `claim`.
     static let claimPayloadColumns = 3...
 

@@ -44,9 +44,9 @@ final class PostgresConclusionStore: ConclusionStore {
     /// Concluded traces per sweep statement; the sweep repeats until a
     /// statement concludes fewer. Bounds one transaction's row locks.
     static let tracesPerSweepStatement = 2000
-    /// Idle delivery loops look for rows that other replicas concluded, or
-    /// whose retry came due, this often (or every `retry.initial_interval`
-    /// when shorter); rows this replica concludes wake them at once.
+    /// Idle delivery loops look for rows that other replicas concluded this
+    /// often. Rows this replica concludes wake them at once; a retry wakes
+    /// them when its `next_attempt_at` comes (`ConclusionSQL.nextAttempt`).
     static let longestIdleDeliveryWait = Duration.milliseconds(500)
     /// Requests sent per claim: fewer transactions per notification. Each
     /// 2xx is recorded in `notification_delivered` at once, so a process
@@ -59,7 +59,6 @@ final class PostgresConclusionStore: ConclusionStore {
     private let metrics: ConclusionMetrics
     private let loops: StoreLoops
     private let tracker: Mutex<ConclusionTracker>
-    private let idleDeliveryWait: Duration
     private let backlogs: BacklogWatch
     private let started = ContinuousClock.now
 
@@ -71,7 +70,6 @@ final class PostgresConclusionStore: ConclusionStore {
         self.metrics = metrics
         self.loops = StoreLoops(workers: config.workers)
         self.tracker = Mutex(ConclusionTracker(settings: .init(config), now: .now))
-        self.idleDeliveryWait = min(Self.longestIdleDeliveryWait, config.retry.initialInterval)
     }
 
     func observe(_ batch: SpanBatch) {
@@ -220,7 +218,8 @@ final class PostgresConclusionStore: ConclusionStore {
     /// How one delivery round ended.
     private enum Round: Sendable {
         case claimed
-        case idle
+        /// Nothing due; the next retry waits this long (nil: none).
+        case idle(nextAttempt: Duration?)
         case failed(PostgresError)
     }
 
@@ -231,7 +230,8 @@ final class PostgresConclusionStore: ConclusionStore {
             guard let round = await loops.blocking({ [self] in deliverRound(deliverer) }) else { return }
             switch round {
             case .claimed: continue
-            case .idle: await wake[index].wait(until: .now + idleDeliveryWait)
+            case .idle(let nextAttempt):
+                await wake[index].wait(until: .now + min(Self.longestIdleDeliveryWait, nextAttempt ?? Self.longestIdleDeliveryWait))
             case .failed(let error):
                 logger.warning("notification delivery: database error; retrying", metadata: ["error": "\(error)"])
                 await wake[index].wait(until: .now + ConclusionTracker.retryAfterDatabaseError)
@@ -248,21 +248,22 @@ final class PostgresConclusionStore: ConclusionStore {
             let m: PGConnection
             if let open = d.marks, open.isHealthy { m = open } else { m = try connect() }
             d.marks = m
-            return try deliverOnce(c, marks: m, d.sender) ? .claimed : .idle
+            return try deliverOnce(c, marks: m, d.sender)
         } catch {
             if let c = d.connection, c.isHealthy { _ = try? c.execute("ROLLBACK", context: "delivery") } else { d.connection = nil }
             return .failed(error)
         }
     }
 
-    /// One claim, start to commit; false when nothing was due.
-    private func deliverOnce(_ c: PGConnection, marks: PGConnection, _ sender: NotificationSender) throws(PostgresError) -> Bool {
+    /// One claim, start to commit.
+    private func deliverOnce(_ c: PGConnection, marks: PGConnection, _ sender: NotificationSender) throws(PostgresError) -> Round {
         try c.execute("BEGIN", context: "claiming notifications")
         let limit = config.batchSize * Self.requestsPerClaim
         let rows = try c.execute(ConclusionSQL.claim, parameters: [id, "\(limit)"], context: "claiming notifications")
         guard !rows.isEmpty else {
+            let next = try c.execute(ConclusionSQL.nextAttempt, parameters: [id], context: "claiming notifications")
             try c.execute("COMMIT", context: "claiming notifications")
-            return false
+            return .idle(nextAttempt: next.first?.first.flatMap { $0 }.flatMap(Double.init).map { .seconds(max(0, $0)) })
         }
         var claim = NotificationClaim(rows: rows, batchSize: config.batchSize)
         if !claim.unreadable.isEmpty {
@@ -291,7 +292,7 @@ final class PostgresConclusionStore: ConclusionStore {
             let wall = Date().timeIntervalSince1970
             for item in claim.delivered { metrics.latency.recordNanoseconds(Int64((wall - item.lastActivity) * 1e9)) }
         }
-        return true
+        return .claimed
     }
 
     private static func idList(_ ids: [String]) -> String { "{" + ids.joined(separator: ",") + "}" }

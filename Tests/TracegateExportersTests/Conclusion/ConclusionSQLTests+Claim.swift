@@ -28,4 +28,18 @@ extension ConclusionSQLTests {
         }
         #expect(TraceConclusion(payloadColumns: claimed[1][ConclusionSQL.claimPayloadColumns])?.services == ["a b", "c,\"d\\", "NULL", ""])
     }
+
+    @Test func theNextAttemptIsWhenTheEarliestRetryComesDueNotARowDueAlready() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        try stored(db, traces: [1, 2])
+        let c = try db.connect()
+        try c.execute(ConclusionSQL.concludeSweep, parameters: ["100", "0", "0", "conclusion/x"], context: "t")
+        // Both due now (held by another session, say): nothing to wait for.
+        #expect(try c.execute(ConclusionSQL.nextAttempt, parameters: ["conclusion/x"], context: "t") == [[nil]])
+        let ids = try c.execute("SELECT id FROM notification_outbox ORDER BY id", context: "t").map { $0[0]! }
+        try c.execute(ConclusionSQL.retry, parameters: [ids[0], "30", "HTTP 503"], context: "t")
+        let wait = try c.execute(ConclusionSQL.nextAttempt, parameters: ["conclusion/x"], context: "t")
+        #expect((Double(wait[0][0] ?? "") ?? 0) > 29 && (Double(wait[0][0] ?? "") ?? 99) <= 30)
+    }
 }
