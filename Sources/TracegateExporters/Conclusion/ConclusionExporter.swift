@@ -14,15 +14,16 @@ public final class ConclusionExporter: SpanExporter {
     /// The queues whose backlog holds conclusions back; the graph fills it.
     public let backlogs = BacklogWatch()
 
-    public init(id: String, config: ConclusionExporterConfig, logger: Logger) {
+    /// `clock`: what its loops read the time from and sleep on (tests pass a `ManualClock`).
+    public init(id: String, config: ConclusionExporterConfig, logger: Logger, clock: any WaitClock = SystemClock()) {
         self.id = id
         self.config = config
         var logger = logger
         logger[metadataKey: "exporter"] = "\(id)"
         let metrics = ConclusionMetrics(exporter: id, latePolicy: config.lateSpans.rawValue)
         switch config.store {
-        case .postgres: store = PostgresConclusionStore(id: id, config: config, logger: logger, metrics: metrics, backlogs: backlogs)
-        case .memory: store = MemoryConclusionStore(id: id, config: config, logger: logger, metrics: metrics, backlogs: backlogs)
+        case .postgres: store = PostgresConclusionStore(id: id, config: config, logger: logger, metrics: metrics, backlogs: backlogs, clock: clock)
+        case .memory: store = MemoryConclusionStore(id: id, config: config, logger: logger, metrics: metrics, backlogs: backlogs, clock: clock)
         }
     }
 

@@ -27,25 +27,31 @@ final class MemoryConclusionStore: ConclusionStore {
     /// This exporter's own sending queue: spans it acknowledged and has not
     /// observed yet hold conclusions back (`ConclusionHorizon`).
     private let backlogs: BacklogWatch
-    private let started = ContinuousClock.now
+    private let clock: any WaitClock
+    private let started: ContinuousClock.Instant
 
-    init(id: String, config: ConclusionExporterConfig, logger: Logger, metrics: ConclusionMetrics, backlogs: BacklogWatch) {
+    init(
+        id: String, config: ConclusionExporterConfig, logger: Logger, metrics: ConclusionMetrics, backlogs: BacklogWatch,
+        clock: any WaitClock
+    ) {
+        self.clock = clock
+        self.started = clock.now
         self.id = id
         self.backlogs = backlogs
         self.config = config
         self.logger = logger
         self.metrics = metrics
-        self.loops = StoreLoops(workers: config.workers)
+        self.loops = StoreLoops(workers: config.workers, clock: clock)
         let table = MemoryTraceTable(
             inactivity: config.inactivity, maxWait: config.maxWait, maxTraces: config.maxTraces,
-            renotify: config.lateSpans == .renotify, origin: .now, attributeTests: config.when?.attributeTests ?? [],
+            renotify: config.lateSpans == .renotify, origin: clock.now, attributeTests: config.when?.attributeTests ?? [],
             concludeAfterRoot: config.concludeAfterRoot)
         self.state = Mutex(State(table: table, outbox: MemoryOutbox(maxPending: config.maxPending, batchSize: config.batchSize)))
         self.deadLetters = DeadLetterFile(path: config.deadLetterFile)
     }
 
     func observe(_ batch: SpanBatch) {
-        let now = ContinuousClock.now
+        let now = clock.now
         let wall = wallClockUnixNano()
         let (queued, pushedOut) = state.withLock { s in
             let evictedBefore = s.table.evicted
@@ -66,7 +72,7 @@ final class MemoryConclusionStore: ConclusionStore {
     func run() async {
         backlogs.onMoved { [loops] in loops.tracker.signal() }
         await loops.run(track: { [self] in await trackLoop() }, deliver: { [self] i in await deliverLoop(i) })
-        let (open, queued) = state.withLock { s in (s.table.openCount, s.outbox.count) }
+        let (open, queued) = counts
         if open + queued > 0 {
             logger.warning(
                 "memory store stopped with traces open or notifications not delivered; they are lost",
@@ -75,6 +81,9 @@ final class MemoryConclusionStore: ConclusionStore {
     }
 
     func stop() { loops.stop() }
+
+    /// Open traces and notifications not delivered yet: what a stop loses.
+    var counts: (open: Int, queued: Int) { state.withLock { s in (s.table.openCount, s.outbox.count) } }
 
     /// Counts concluded traces, keeps those `when` lets through; returns
     /// whether any was queued, and those pushed out past `max_pending`.
@@ -100,7 +109,7 @@ final class MemoryConclusionStore: ConclusionStore {
 
     private func trackLoop() async {
         while !loops.isStopping {
-            let now = ContinuousClock.now
+            let now = clock.now
             let horizon = backlogs.horizon(now: now)
             metrics.recordHold(lag: horizon.lag(now: now) ?? (now - started))
             // nil: traces concluded, look again at once.
@@ -129,7 +138,7 @@ final class MemoryConclusionStore: ConclusionStore {
     private func deliverLoop(_ index: Int) async {
         let sender = NotificationSender(endpoint: config.endpoint, timeout: config.timeout)
         while !loops.isStopping {
-            let now = ContinuousClock.now
+            let now = clock.now
             let (batch, nextRetry) = state.withLock { s in
                 let batch = s.outbox.take(now: now)
                 return (batch, batch.isEmpty ? s.outbox.nextRetry : nil)
@@ -151,7 +160,7 @@ final class MemoryConclusionStore: ConclusionStore {
     private func deliver(_ batch: [Pending], _ sender: NotificationSender) -> [Pending] {
         var rng = SystemRandomNumberGenerator()
         let outcome = sender.send(NotificationRequest.make(batch.map(\.conclusion), config: config))
-        let now = ContinuousClock.now
+        let now = clock.now
         var retry: [Pending] = []
         var dead: [Pending] = []
         for var p in batch {

@@ -60,16 +60,22 @@ final class PostgresConclusionStore: ConclusionStore {
     private let loops: StoreLoops
     private let tracker: Mutex<ConclusionTracker>
     private let backlogs: BacklogWatch
-    private let started = ContinuousClock.now
+    private let clock: any WaitClock
+    private let started: ContinuousClock.Instant
 
-    init(id: String, config: ConclusionExporterConfig, logger: Logger, metrics: ConclusionMetrics, backlogs: BacklogWatch) {
+    init(
+        id: String, config: ConclusionExporterConfig, logger: Logger, metrics: ConclusionMetrics, backlogs: BacklogWatch,
+        clock: any WaitClock
+    ) {
+        self.clock = clock
+        self.started = clock.now
         self.id = id
         self.backlogs = backlogs
         self.config = config
         self.logger = logger
         self.metrics = metrics
-        self.loops = StoreLoops(workers: config.workers)
-        self.tracker = Mutex(ConclusionTracker(settings: .init(config), now: .now))
+        self.loops = StoreLoops(workers: config.workers, clock: clock)
+        self.tracker = Mutex(ConclusionTracker(settings: .init(config), now: clock.now))
     }
 
     func observe(_ batch: SpanBatch) {
@@ -83,7 +89,7 @@ final class PostgresConclusionStore: ConclusionStore {
                 }
             }
         }
-        let now = ContinuousClock.now
+        let now = clock.now
         let (wake, open) = tracker.withLock { t in (t.observe(traces: ids, roots: roots, now: now), t.openCount) }
         metrics.open.record(open)
         if wake { loops.tracker.signal() }
@@ -101,7 +107,7 @@ final class PostgresConclusionStore: ConclusionStore {
     private func trackLoop() async {
         var connection: PGConnection? = nil
         while !loops.isStopping {
-            let now = ContinuousClock.now
+            let now = clock.now
             let horizon = backlogs.horizon(now: now)
             metrics.recordHold(lag: horizon.lag(now: now) ?? (now - started))
             switch tracker.withLock({ $0.nextStep(now: now, horizon: horizon) }) {
@@ -128,7 +134,7 @@ final class PostgresConclusionStore: ConclusionStore {
                 connection = c?.isHealthy == true ? c : nil
                 if let failure {
                     logger.warning("trace conclusion failed; retrying", metadata: ["error": "\(failure)"])
-                    tracker.withLock { $0.failed(work, now: .now) }
+                    tracker.withLock { $0.failed(work, now: clock.now) }
                 }
             }
         }
@@ -175,7 +181,7 @@ final class PostgresConclusionStore: ConclusionStore {
             let remaining = Double(row[3] ?? "") ?? 0
             return ConclusionTracker.RowState(trace: trace, closed: row[1] == "t", late: row[2] == "t", remaining: .seconds(remaining))
         }
-        let (late, open) = tracker.withLock { t in (t.checked(notConcluded: rest, rows: states, now: .now), t.openCount) }
+        let (late, open) = tracker.withLock { t in (t.checked(notConcluded: rest, rows: states, now: clock.now), t.openCount) }
         if config.lateSpans == .ignore { metrics.lateTraces.increment(by: late) }
         metrics.open.record(open)
     }
@@ -231,10 +237,10 @@ final class PostgresConclusionStore: ConclusionStore {
             switch round {
             case .claimed: continue
             case .idle(let nextAttempt):
-                await wake[index].wait(until: .now + min(Self.longestIdleDeliveryWait, nextAttempt ?? Self.longestIdleDeliveryWait))
+                await wake[index].wait(until: clock.now + min(Self.longestIdleDeliveryWait, nextAttempt ?? Self.longestIdleDeliveryWait))
             case .failed(let error):
                 logger.warning("notification delivery: database error; retrying", metadata: ["error": "\(error)"])
-                await wake[index].wait(until: .now + ConclusionTracker.retryAfterDatabaseError)
+                await wake[index].wait(until: clock.now + ConclusionTracker.retryAfterDatabaseError)
             }
         }
     }
@@ -278,9 +284,9 @@ final class PostgresConclusionStore: ConclusionStore {
             }
         }
         var rng = SystemRandomNumberGenerator()
-        while !loops.isStopping, let group = claim.nextGroup(now: .now) {
+        while !loops.isStopping, let group = claim.nextGroup(now: clock.now) {
             let outcome = try send(group, c, sender)
-            let writes = claim.finish(group, outcome, now: .now, policy: config.retry, using: &rng)
+            let writes = claim.finish(group, outcome, now: clock.now, policy: config.retry, using: &rng)
             try record(writes, of: outcome, c, marks: marks)
         }
         if !claim.delivered.isEmpty {

@@ -1,5 +1,6 @@
 import NIOPosix
 import Synchronization
+import TracegateCore
 
 /// The loops of a conclusion store, run by `ConclusionService`: one that
 /// decides conclusions and `workers` that deliver notifications, as child
@@ -14,13 +15,17 @@ import Synchronization
 final class StoreLoops: Sendable {
     private let pool: NIOThreadPool
     private let stopping = Atomic<Bool>(false)
+    /// What the loops read the time from and sleep on.
+    let clock: any WaitClock
     /// Wakes the loop that decides conclusions.
-    let tracker = WakeSignal()
+    let tracker: WakeSignal
     /// Wakes the delivery loops, one signal each.
     let deliverers: [WakeSignal]
 
-    init(workers: Int) {
-        deliverers = (0..<workers).map { _ in WakeSignal() }
+    init(workers: Int, clock: any WaitClock) {
+        self.clock = clock
+        tracker = WakeSignal(clock: clock)
+        deliverers = (0..<workers).map { _ in WakeSignal(clock: clock) }
         pool = NIOThreadPool(numberOfThreads: workers + 1)
     }
 

@@ -1,9 +1,11 @@
 import Synchronization
+import TracegateCore
 
 /// What one loop of a conclusion store sleeps on: it returns from `wait` at
-/// a deadline (the next one its state machine names), when signalled, or
-/// when its task is cancelled. A signal sent while the loop is busy is kept
-/// for its next `wait`, so no wake-up is lost and none is polled for.
+/// a deadline (the next one its state machine names) on `clock`, when
+/// signalled, or when its task is cancelled. A signal sent while the loop is
+/// busy is kept for its next `wait`, so no wake-up is lost and none is
+/// polled for.
 final class WakeSignal: Sendable {
     private struct State {
         var signalled = false
@@ -11,8 +13,9 @@ final class WakeSignal: Sendable {
     }
 
     private let state = Mutex(State())
+    private let clock: any WaitClock
 
-    init() {}
+    init(clock: any WaitClock = SystemClock()) { self.clock = clock }
 
     /// Wakes the loop now, or at once at its next `wait`.
     func signal() {
@@ -37,7 +40,7 @@ final class WakeSignal: Sendable {
         guard let deadline else { return await waitForSignal() }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.waitForSignal() }
-            group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
+            group.addTask { try? await self.clock.sleep(until: deadline) }
             await group.next()
             group.cancelAll()
         }

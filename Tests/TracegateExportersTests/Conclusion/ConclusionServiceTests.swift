@@ -25,3 +25,29 @@ import TracegateCore
         #expect(ContinuousClock.now - asked < .seconds(3))
     }
 }
+
+extension ConclusionServiceTests {
+    /// The memory store's loops on a manual clock: nothing sleeps for real,
+    /// the test waits until a loop sleeps on the clock, then moves it.
+    @Test func theMemoryStoreConcludesOnItsClockAndRetriesAFailedNotificationLater() async {
+        let clock = ManualClock()
+        var c = config(.memory)
+        c.inactivity = .seconds(1)
+        c.workers = 1
+        let store = MemoryConclusionStore(
+            id: "conclusion/test", config: c, logger: quietLogger, metrics: ConclusionMetrics(exporter: "conclusion/test", latePolicy: "ignore"),
+            backlogs: BacklogWatch(), clock: clock)
+        let running = Task { await store.run() }
+        store.observe(conclusionBatch([testSpan(1, 10)]))
+        // The tracking loop sleeps until the trace's deadline.
+        await clock.sleepers(atLeast: 1)
+        clock.advance(by: .milliseconds(990))
+        #expect(clock.sleeperCount == 1 && store.counts.open == 1)
+        clock.advance(by: .milliseconds(10))
+        // Concluded; the POST failed (nothing listens); the delivery loop sleeps until the retry.
+        await clock.sleepers(atLeast: 1)
+        #expect(store.counts.open == 0 && store.counts.queued == 1)
+        store.stop()
+        await running.value
+    }
+}
