@@ -24,24 +24,16 @@ final class MemoryConclusionStore: ConclusionStore {
     private let loops: StoreLoops
     private let state: Mutex<State>
     private let deadLetters: DeadLetterFile
-    /// This exporter's own sending queue: spans it acknowledged and has not
-    /// observed yet hold conclusions back (`ConclusionHorizon`).
-    private let backlogs: BacklogWatch
-    private let clock: any WaitClock
-    private let started: ContinuousClock.Instant
 
     init(
         id: String, config: ConclusionExporterConfig, logger: Logger, metrics: ConclusionMetrics, backlogs: BacklogWatch,
         clock: any WaitClock
     ) {
-        self.clock = clock
-        self.started = clock.now
         self.id = id
-        self.backlogs = backlogs
         self.config = config
         self.logger = logger
         self.metrics = metrics
-        self.loops = StoreLoops(workers: config.workers, clock: clock)
+        self.loops = StoreLoops(workers: config.workers, clock: clock, backlogs: backlogs, metrics: metrics)
         let table = MemoryTraceTable(
             inactivity: config.inactivity, maxWait: config.maxWait, maxTraces: config.maxTraces,
             renotify: config.lateSpans == .renotify, origin: clock.now, attributeTests: config.when?.attributeTests ?? [],
@@ -51,7 +43,7 @@ final class MemoryConclusionStore: ConclusionStore {
     }
 
     func observe(_ batch: SpanBatch) {
-        let now = clock.now
+        let now = loops.clock.now
         let wall = wallClockUnixNano()
         let (queued, pushedOut) = state.withLock { s in
             let evictedBefore = s.table.evicted
@@ -70,7 +62,6 @@ final class MemoryConclusionStore: ConclusionStore {
     }
 
     func run() async {
-        backlogs.onMoved { [loops] in loops.tracker.signal() }
         await loops.run(track: { [self] in await trackLoop() }, deliver: { [self] i in await deliverLoop(i) })
         let (open, queued) = counts
         if open + queued > 0 {
@@ -109,9 +100,7 @@ final class MemoryConclusionStore: ConclusionStore {
 
     private func trackLoop() async {
         while !loops.isStopping {
-            let now = clock.now
-            let horizon = backlogs.horizon(now: now)
-            metrics.recordHold(lag: horizon.lag(now: now) ?? (now - started))
+            let (now, horizon) = loops.horizon()
             // nil: traces concluded, look again at once.
             let (wait, pushedOut): (ContinuousClock.Instant??, [Pending]) = state.withLock { s in
                 let due = horizon.instant.map { s.table.popDue(now: $0) } ?? []
@@ -138,7 +127,7 @@ final class MemoryConclusionStore: ConclusionStore {
     private func deliverLoop(_ index: Int) async {
         let sender = NotificationSender(endpoint: config.endpoint, timeout: config.timeout)
         while !loops.isStopping {
-            let now = clock.now
+            let now = loops.clock.now
             let (batch, nextRetry) = state.withLock { s in
                 let batch = s.outbox.take(now: now)
                 return (batch, batch.isEmpty ? s.outbox.nextRetry : nil)
@@ -160,7 +149,7 @@ final class MemoryConclusionStore: ConclusionStore {
     private func deliver(_ batch: [Pending], _ sender: NotificationSender) -> [Pending] {
         var rng = SystemRandomNumberGenerator()
         let outcome = sender.send(NotificationRequest.make(batch.map(\.conclusion), config: config))
-        let now = clock.now
+        let now = loops.clock.now
         var retry: [Pending] = []
         var dead: [Pending] = []
         for var p in batch {

@@ -59,22 +59,16 @@ final class PostgresConclusionStore: ConclusionStore {
     private let metrics: ConclusionMetrics
     private let loops: StoreLoops
     private let tracker: Mutex<ConclusionTracker>
-    private let backlogs: BacklogWatch
-    private let clock: any WaitClock
-    private let started: ContinuousClock.Instant
 
     init(
         id: String, config: ConclusionExporterConfig, logger: Logger, metrics: ConclusionMetrics, backlogs: BacklogWatch,
         clock: any WaitClock
     ) {
-        self.clock = clock
-        self.started = clock.now
         self.id = id
-        self.backlogs = backlogs
         self.config = config
         self.logger = logger
         self.metrics = metrics
-        self.loops = StoreLoops(workers: config.workers, clock: clock)
+        self.loops = StoreLoops(workers: config.workers, clock: clock, backlogs: backlogs, metrics: metrics)
         self.tracker = Mutex(ConclusionTracker(settings: .init(config), now: clock.now))
     }
 
@@ -89,14 +83,13 @@ final class PostgresConclusionStore: ConclusionStore {
                 }
             }
         }
-        let now = clock.now
+        let now = loops.clock.now
         let (wake, open) = tracker.withLock { t in (t.observe(traces: ids, roots: roots, now: now), t.openCount) }
         metrics.open.record(open)
         if wake { loops.tracker.signal() }
     }
 
     func run() async {
-        backlogs.onMoved { [loops] in loops.tracker.signal() }
         await loops.run(track: { [self] in await trackLoop() }, deliver: { [self] i in await deliverLoop(i) })
     }
 
@@ -107,9 +100,7 @@ final class PostgresConclusionStore: ConclusionStore {
     private func trackLoop() async {
         var connection: PGConnection? = nil
         while !loops.isStopping {
-            let now = clock.now
-            let horizon = backlogs.horizon(now: now)
-            metrics.recordHold(lag: horizon.lag(now: now) ?? (now - started))
+            let (now, horizon) = loops.horizon()
             switch tracker.withLock({ $0.nextStep(now: now, horizon: horizon) }) {
             case .wait(let until):
                 await loops.tracker.wait(until: until)
@@ -134,7 +125,7 @@ final class PostgresConclusionStore: ConclusionStore {
                 connection = c?.isHealthy == true ? c : nil
                 if let failure {
                     logger.warning("trace conclusion failed; retrying", metadata: ["error": "\(failure)"])
-                    tracker.withLock { $0.failed(work, now: clock.now) }
+                    tracker.withLock { $0.failed(work, now: loops.clock.now) }
                 }
             }
         }
@@ -181,7 +172,7 @@ final class PostgresConclusionStore: ConclusionStore {
             let remaining = Double(row[3] ?? "") ?? 0
             return ConclusionTracker.RowState(trace: trace, closed: row[1] == "t", late: row[2] == "t", remaining: .seconds(remaining))
         }
-        let (late, open) = tracker.withLock { t in (t.checked(notConcluded: rest, rows: states, now: clock.now), t.openCount) }
+        let (late, open) = tracker.withLock { t in (t.checked(notConcluded: rest, rows: states, now: loops.clock.now), t.openCount) }
         if config.lateSpans == .ignore { metrics.lateTraces.increment(by: late) }
         metrics.open.record(open)
     }
@@ -237,10 +228,10 @@ final class PostgresConclusionStore: ConclusionStore {
             switch round {
             case .claimed: continue
             case .idle(let nextAttempt):
-                await wake[index].wait(until: clock.now + min(Self.longestIdleDeliveryWait, nextAttempt ?? Self.longestIdleDeliveryWait))
+                await wake[index].wait(until: loops.clock.now + min(Self.longestIdleDeliveryWait, nextAttempt ?? Self.longestIdleDeliveryWait))
             case .failed(let error):
                 logger.warning("notification delivery: database error; retrying", metadata: ["error": "\(error)"])
-                await wake[index].wait(until: clock.now + ConclusionTracker.retryAfterDatabaseError)
+                await wake[index].wait(until: loops.clock.now + ConclusionTracker.retryAfterDatabaseError)
             }
         }
     }
@@ -284,9 +275,9 @@ final class PostgresConclusionStore: ConclusionStore {
             }
         }
         var rng = SystemRandomNumberGenerator()
-        while !loops.isStopping, let group = claim.nextGroup(now: clock.now) {
+        while !loops.isStopping, let group = claim.nextGroup(now: loops.clock.now) {
             let outcome = try send(group, c, sender)
-            let writes = claim.finish(group, outcome, now: clock.now, policy: config.retry, using: &rng)
+            let writes = claim.finish(group, outcome, now: loops.clock.now, policy: config.retry, using: &rng)
             try record(writes, of: outcome, c, marks: marks)
         }
         if !claim.delivered.isEmpty {

@@ -17,13 +17,20 @@ final class StoreLoops: Sendable {
     private let stopping = Atomic<Bool>(false)
     /// What the loops read the time from and sleep on.
     let clock: any WaitClock
+    /// The queues whose backlog holds conclusions back; they wake `tracker`.
+    private let backlogs: BacklogWatch
+    private let metrics: ConclusionMetrics
+    private let started: ContinuousClock.Instant
     /// Wakes the loop that decides conclusions.
     let tracker: WakeSignal
     /// Wakes the delivery loops, one signal each.
     let deliverers: [WakeSignal]
 
-    init(workers: Int, clock: any WaitClock) {
+    init(workers: Int, clock: any WaitClock, backlogs: BacklogWatch, metrics: ConclusionMetrics) {
         self.clock = clock
+        self.backlogs = backlogs
+        self.metrics = metrics
+        started = clock.now
         tracker = WakeSignal(clock: clock)
         deliverers = (0..<workers).map { _ in WakeSignal(clock: clock) }
         pool = NIOThreadPool(numberOfThreads: workers + 1)
@@ -48,12 +55,23 @@ final class StoreLoops: Sendable {
     /// Runs `track` and `deliver(i)` for each worker until `stop`, on a pool
     /// started here and shut down once every loop returned.
     func run(track: @escaping @Sendable () async -> Void, deliver: @escaping @Sendable (Int) async -> Void) async {
+        backlogs.onMoved { [tracker] in tracker.signal() }
         pool.start()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await track() }
             for i in deliverers.indices { group.addTask { await deliver(i) } }
         }
         try? await pool.shutdownGracefully()
+    }
+
+    /// Now, and the horizon conclusions are held to (`ConclusionHorizon`),
+    /// whose lag is recorded as `tracegate_conclusion_hold_seconds` (since
+    /// the start while spans of unknown age wait).
+    func horizon() -> (now: ContinuousClock.Instant, horizon: ConclusionHorizon) {
+        let now = clock.now
+        let horizon = backlogs.horizon(now: now)
+        metrics.recordHold(lag: horizon.lag(now: now) ?? (now - started))
+        return (now, horizon)
     }
 
     /// Runs `body` on a pool thread; nil when the pool is not running.
