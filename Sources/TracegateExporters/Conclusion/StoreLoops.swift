@@ -5,13 +5,16 @@ import TracegateCore
 /// The loops of a conclusion store, run by `ConclusionService`: one that
 /// decides conclusions and `workers` that deliver notifications, as child
 /// tasks that live until `stop`. Each sleeps on its own `WakeSignal` until
-/// the deadline its state machine names or a signal; none polls.
+/// the deadline its state machine names or a signal. The one periodic look
+/// left is the postgres store's idle delivery loops' (at most every
+/// `PostgresConclusionStore.longestIdleDeliveryWait`), for rows other
+/// replicas concluded: nothing in this process knows of those.
 ///
 /// Blocking calls (libpq, libcurl, the dead-letter file) run on `pool`, a
 /// `NIOThreadPool` of one thread per loop, never on the cooperative pool or an
 /// event loop. One thread per loop, because a loop awaits each blocking call
 /// before the next: a loop never waits for a thread another loop holds
-/// through a 10 s POST.
+/// through a POST of up to `timeout`.
 final class StoreLoops: Sendable {
     private let pool: NIOThreadPool
     private let stopping = Atomic<Bool>(false)
