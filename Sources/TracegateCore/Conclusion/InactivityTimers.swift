@@ -18,7 +18,7 @@ public struct InactivityTimers<Key: Hashable & Sendable>: Sendable {
     /// Every tick below this one is empty.
     private var nextTick: Int64 = 0
 
-    public init(granularity: Duration = .milliseconds(50), origin: ContinuousClock.Instant = .now) {
+    public init(granularity: Duration, origin: ContinuousClock.Instant = .now) {
         precondition(granularity > .zero)
         self.granularity = granularity
         self.origin = origin

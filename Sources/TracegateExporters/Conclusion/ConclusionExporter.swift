@@ -14,15 +14,16 @@ public final class ConclusionExporter: SpanExporter {
     /// The queues whose backlog holds conclusions back; the graph fills it.
     public let backlogs = BacklogWatch()
 
-    public init(id: String, config: ConclusionExporterConfig, logger: Logger) {
+    /// `clock`: what its loops read the time from and sleep on (tests pass a `ManualClock`).
+    public init(id: String, config: ConclusionExporterConfig, logger: Logger, clock: any WaitClock = SystemClock()) {
         self.id = id
         self.config = config
         var logger = logger
         logger[metadataKey: "exporter"] = "\(id)"
         let metrics = ConclusionMetrics(exporter: id, latePolicy: config.lateSpans.rawValue)
         switch config.store {
-        case .postgres: store = PostgresConclusionStore(id: id, config: config, logger: logger, metrics: metrics, backlogs: backlogs)
-        case .memory: store = MemoryConclusionStore(id: id, config: config, logger: logger, metrics: metrics, backlogs: backlogs)
+        case .postgres: store = PostgresConclusionStore(id: id, config: config, logger: logger, metrics: metrics, backlogs: backlogs, clock: clock)
+        case .memory: store = MemoryConclusionStore(id: id, config: config, logger: logger, metrics: metrics, backlogs: backlogs, clock: clock)
         }
     }
 
@@ -33,11 +34,9 @@ public final class ConclusionExporter: SpanExporter {
 
     public func close() {}
 
-    /// Starts the store's timer and delivery threads.
-    public func start() { store.start() }
+    /// Runs the store's loops (timers, delivery) until `stop`.
+    func run() async { await store.run() }
 
-    /// Stops the threads, waiting for a POST in flight to end.
-    public func stop() async {
-        while !store.requestStop() { try? await Task.sleep(for: .milliseconds(10)) }
-    }
+    /// Ends `run` once a POST in flight (if any) ended and was recorded.
+    func stop() { store.stop() }
 }

@@ -70,7 +70,7 @@ public struct ConclusionExporterConfig: Sendable, Equatable {
     /// `dead_letter_file`: memory store: where notifications that failed
     /// `retry.max_attempts` times are appended, one JSON object a line.
     public var deadLetterFile: String = "tracegate-dead-letters.jsonl"
-    /// `workers`: threads that deliver notifications (each with its own connections).
+    /// `workers`: loops that deliver notifications, each on its own pool thread with its own connections.
     public var workers: Int = 2
     /// `sweep_interval`: postgres store: how often open traces whose in-memory
     /// timer was lost (a restart, a replica gone) are looked for in `traces`.

@@ -69,15 +69,35 @@ enum ConclusionSQL {
         FROM traces WHERE trace_id = ANY(\(ids))
         """
 
-    /// Locks up to $2 due rows of exporter $1 for this transaction.
+    /// The fields of an outbox row `o`'s `payload` as text columns, in
+    /// `TraceConclusion.fieldNames` order (`TraceConclusion(payloadColumns:)`):
+    /// arrays as text arrays; NULL where a field is missing or an array is not one.
+    static let payloadFields = TraceConclusion.fieldNames.map { name in
+        TraceConclusion.arrayFieldNames.contains(name)
+            ? "CASE jsonb_typeof(o.payload->'\(name)') WHEN 'array' THEN ARRAY(SELECT jsonb_array_elements_text(o.payload->'\(name)')) END"
+            : "o.payload->>'\(name)'"
+    }.joined(separator: ", ")
+
+    /// Locks up to $2 due rows of exporter $1 for this transaction. Columns:
+    /// id, attempts, last activity (epoch seconds), then `payloadFields`.
     static let claim = """
-        SELECT id, payload::text, attempts, extract(epoch FROM last_activity_at)::float8
+        SELECT id, attempts, extract(epoch FROM last_activity_at)::float8, \(payloadFields)
         FROM notification_outbox o
         WHERE exporter = $1 AND next_attempt_at <= now()
           AND NOT EXISTS (SELECT 1 FROM notification_delivered d WHERE d.id = o.id)
         ORDER BY next_attempt_at, id LIMIT $2::integer
         FOR UPDATE SKIP LOCKED
         """
+
+    /// Seconds until the next retry of exporter $1 comes due (NULL: none
+    /// waits). Rows due already are left out: another session holds them.
+    static let nextAttempt = """
+        SELECT extract(epoch FROM min(next_attempt_at) - now())::float8 FROM notification_outbox
+        WHERE exporter = $1 AND next_attempt_at > now()
+        """
+
+    /// Where `payloadFields` start in a row of `claim`.
+    static let claimPayloadColumns = 3...
 
     /// Marks rows delivered, committed at once (from a second connection).
     static let markDelivered = "INSERT INTO notification_delivered (id) SELECT unnest($1::bigint[]) ON CONFLICT DO NOTHING"

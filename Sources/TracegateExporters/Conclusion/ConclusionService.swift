@@ -1,15 +1,22 @@
 import ServiceLifecycle
 
-/// Runs a conclusion exporter's threads from start to graceful shutdown. It
-/// is listed before the sending queues, so it stops after they drained.
+/// Runs a conclusion exporter's loops from start to graceful shutdown (or
+/// cancellation). It is listed before the sending queues, so it stops after
+/// they drained.
 public struct ConclusionService: Service {
     public let exporter: ConclusionExporter
 
     public init(exporter: ConclusionExporter) { self.exporter = exporter }
 
     public func run() async throws {
-        exporter.start()
-        try? await gracefulShutdown()
-        await exporter.stop()
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await exporter.run()
+            } onGracefulShutdown: {
+                exporter.stop()
+            }
+        } onCancel: {
+            exporter.stop()
+        }
     }
 }

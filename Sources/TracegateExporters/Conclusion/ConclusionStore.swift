@@ -6,15 +6,16 @@ import Foundation
 import TracegateCore
 
 /// Where a conclusion exporter keeps its traces and notifications: the
-/// exporter feeds it every batch; it runs its own threads (timers, delivery)
-/// between `start` and `stop`.
+/// exporter feeds it every batch; `ConclusionService` runs its loops (timers,
+/// delivery) from start to graceful shutdown.
 protocol ConclusionStore: Sendable {
-    /// Records the spans of a batch (called on the sending queue's threads).
+    /// Records the spans of a batch (called on the sending queue's consumers).
     func observe(_ batch: SpanBatch)
-    /// Starts the store's threads.
-    func start()
-    /// Asks the threads to stop; returns true once all have ended.
-    func requestStop() -> Bool
+    /// Runs the store's loops until `stop`.
+    func run() async
+    /// Ends `run`: each loop finishes the round it is in (a POST in flight
+    /// ends and is recorded) and returns.
+    func stop()
 }
 
 /// Wall clock now, in nanoseconds since the Unix epoch.

@@ -53,6 +53,16 @@ struct MemoryTraceTable {
         var matched: Set<AttributeTest> = []
     }
 
+    /// Timer resolution, as the postgres store's (`ConclusionTracker.timerGranularity`).
+    static let timerGranularity = ConclusionTracker.timerGranularity
+    /// Traces concluded per pop: bounds the time the store's lock is held
+    /// when many traces are due at once; the rest follow at the next pop.
+    static let tracesPerPop = 10_000
+    /// Forgotten concluded summaries at the front of `closedOrder` are
+    /// dropped in one move once there are this many and they are at least
+    /// half of it (amortized O(1) per trace).
+    static let compactionThreshold = 4096
+
     let inactivity: Duration
     let maxWait: Duration
     let maxTraces: Int
@@ -81,7 +91,7 @@ struct MemoryTraceTable {
         self.maxWait = maxWait
         self.maxTraces = maxTraces
         self.renotify = renotify
-        self.timers = InactivityTimers(granularity: .milliseconds(20), origin: origin)
+        self.timers = InactivityTimers(granularity: Self.timerGranularity, origin: origin)
     }
 
     var openCount: Int { open.count }
@@ -108,9 +118,11 @@ struct MemoryTraceTable {
                             open[id] = old
                         } else {
                             // Every open trace has a deadline, all within the longer
-                            // window: popping as of then takes the nearest one.
+                            // window: popping as of then takes the nearest one (one
+                            // tick past it: observers read the clock before taking
+                            // the store's lock, so a deadline may be a little later).
                             if open.count >= maxTraces,
-                                let victim = timers.popExpired(now: now + max(inactivity, maxWait) + .seconds(1), limit: 1).first
+                                let victim = timers.popExpired(now: now + max(inactivity, maxWait) + Self.timerGranularity, limit: 1).first
                             {
                                 evicted += 1
                                 early.append(conclude(victim))
@@ -149,7 +161,7 @@ struct MemoryTraceTable {
     }
 
     /// The traces whose deadline has passed, concluded.
-    mutating func popDue(now: ContinuousClock.Instant, limit: Int = 10_000) -> [Concluded] {
+    mutating func popDue(now: ContinuousClock.Instant, limit: Int = tracesPerPop) -> [Concluded] {
         timers.popExpired(now: now, limit: limit).map { conclude($0) }
     }
 
@@ -169,7 +181,7 @@ struct MemoryTraceTable {
             closed[closedOrder[closedHead]] = nil
             closedHead += 1
         }
-        if closedHead > 4096 && closedHead * 2 > closedOrder.count {
+        if closedHead > Self.compactionThreshold && closedHead * 2 > closedOrder.count {
             closedOrder.removeFirst(closedHead)
             closedHead = 0
         }

@@ -5,7 +5,7 @@ public enum NotificationDeadLetters {
     /// outbox with a fresh attempt count, where the running gateways deliver
     /// them. Returns how many moved.
     public static func requeue(exporter: String, config: ConclusionExporterConfig) throws(PostgresError) -> Int {
-        let c = try PGConnection(dsn: config.dsn, connectTimeout: .seconds(5))
+        let c = try PGConnection(dsn: config.dsn, connectTimeout: PostgresConclusionStore.connectTimeout)
         let rows = try c.execute(ConclusionSQL.requeueDead, parameters: [exporter], context: "re-queueing dead letters")
         return Int(rows.first?.first.flatMap { $0 } ?? "0") ?? 0
     }
@@ -44,7 +44,7 @@ public enum NotificationDeadLetters {
     /// Postgres store: per exporter, notifications (new, retrying) in the
     /// outbox and dead letters.
     public static func status(dsn: String) throws(PostgresError) -> [(exporter: String, pending: Int, retrying: Int, dead: Int)] {
-        let c = try PGConnection(dsn: dsn, connectTimeout: .seconds(5))
+        let c = try PGConnection(dsn: dsn, connectTimeout: PostgresConclusionStore.connectTimeout)
         return try c.execute(ConclusionSQL.status, context: "reading notification status").map { row in
             (row[0] ?? "", Int(row[1] ?? "0") ?? 0, Int(row[2] ?? "0") ?? 0, Int(row[3] ?? "0") ?? 0)
         }

@@ -1,6 +1,8 @@
 /// POSTs notification requests with one `CurlClient`; one per delivery
-/// thread (the handle keeps its connection alive and is not thread-safe).
-final class NotificationSender {
+/// loop (the handle keeps its connection alive and is not thread-safe).
+final class NotificationSender: @unchecked Sendable {
+    // @unchecked: each delivery loop owns one and awaits every `send` (on a
+    // pool thread) before the next, so the handle is used by one thread at a time.
     private let client = CurlClient()
     let endpoint: String
     let timeout: Duration

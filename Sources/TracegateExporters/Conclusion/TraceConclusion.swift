@@ -42,6 +42,9 @@ public struct TraceConclusion: Sendable, Equatable, Decodable {
         "duration_ms", "status", "complete", "missing_parents", "updated",
     ]
 
+    /// The fields whose value is a list of strings.
+    static let arrayFieldNames: Set<String> = ["services", "missing_parents"]
+
     /// The fields `include: [spans]` adds (last in `json`); a body template may use them too.
     public static let spanFieldNames = ["spans", "spans_truncated"]
 
