@@ -335,7 +335,7 @@ public final class SendingQueue: SpanConsumer, Sendable {
         if ownsThreads { threads.start(threads: count) }
         // Detached: consumers must not inherit the caller's task locals (an
         // offer's `WriteReceipt.current`) nor its cancellation.
-        let consumers = Task.detached { [self] in
+        let consumers = Task.detached(executorPreference: ConsumerExecutor.shared) { [self] in
             await withDiscardingTaskGroup { group in
                 for id in 0..<count { group.addTask { await self.runConsumer(id) } }
             }
@@ -434,11 +434,17 @@ public final class SendingQueue: SpanConsumer, Sendable {
         while true {
             let exporter = self.exporter
             let batch = export.batch
+            let log = persistence?.log
+            let sequences = export.sequences
             let failure: ExportFailure
             do {
-                try await threads.run { try exporter.export(batch) }
+                // The cursor is written on the export's thread too: it is I/O.
+                try await threads.run {
+                    try exporter.export(batch)
+                    log?.acknowledge(sequences)
+                }
                 state.withLock { $0.machine.exportSucceeded(export) }
-                finish(export, acknowledge: true)
+                finish(export, acknowledge: true, cursorWritten: true)
                 return
             } catch let error as ExportFailure {
                 failure = error
@@ -492,11 +498,12 @@ public final class SendingQueue: SpanConsumer, Sendable {
 
     /// The queue is done with `export`. `acknowledge`: stored or given up on
     /// for good, so its log records are marked exported (the cursor is
-    /// written once for all of them); otherwise they stay for the next start.
-    private func finish(_ export: Machine.Export, acknowledge: Bool) {
+    /// written once for all of them; `cursorWritten`: that was done already);
+    /// otherwise they stay for the next start.
+    private func finish(_ export: Machine.Export, acknowledge: Bool, cursorWritten: Bool = false) {
         let log = acknowledge ? persistence?.log : nil
         // Outside the lock: the cursor's I/O has locks of its own.
-        log?.acknowledge(export.sequences)
+        if !cursorWritten { log?.acknowledge(export.sequences) }
         let (observers, diskBytes) = state.withLock { s in
             // Given up on (dropped, or left in the log at shutdown) counts as
             // finished too: nothing will store those spans in this process.
