@@ -155,16 +155,27 @@ import Testing
 
     // MARK: Retry schedule
 
-    @Test func backoffGrowsByTheMultiplierAndIsCapped() {
-        var m = machine()
+    /// A machine whose one consumer took a batch of `spans` at `t0`.
+    func exporting(_ spans: Int, retry: RetryPolicy? = nil) -> (Machine, Machine.Export) {
+        var m = machine(retry: retry)
         m.start(consumers: 1)
-        _ = m.enqueue(batch(5), acceptedAt: t0)
-        var export = take(&m, at: t0)!
+        _ = m.enqueue(batch(spans), acceptedAt: t0)
+        return (m, take(&m, at: t0)!)
+    }
+
+    func fail(
+        _ m: inout Machine, _ export: Machine.Export, at now: ContinuousClock.Instant, retryable: Bool = true, retryAfter: Duration? = nil
+    ) -> Machine.FailureAction {
         var random = SystemRandomNumberGenerator()
+        return m.exportFailed(export, retryable: retryable, retryAfter: retryAfter, now: now, random: &random)
+    }
+
+    @Test func backoffGrowsByTheMultiplierAndIsCapped() {
+        var (m, export) = exporting(5)
         var now = t0
         var delays: [Duration] = []
         for _ in 0..<4 {
-            guard case .retry(let next, let at, let delay) = m.exportFailed(export, retryable: true, retryAfter: nil, now: now, random: &random) else {
+            guard case .retry(let next, let at, let delay) = fail(&m, export, at: now) else {
                 Issue.record("a retryable failure within max_elapsed_time is retried")
                 return
             }
@@ -180,12 +191,8 @@ import Testing
     }
 
     @Test func aLongerRetryAfterHintWins() {
-        var m = machine()
-        m.start(consumers: 1)
-        _ = m.enqueue(batch(1), acceptedAt: t0)
-        let export = take(&m, at: t0)!
-        var random = SystemRandomNumberGenerator()
-        guard case .retry(_, let at, _) = m.exportFailed(export, retryable: true, retryAfter: .seconds(3), now: t0, random: &random) else {
+        var (m, export) = exporting(1)
+        guard case .retry(_, let at, _) = fail(&m, export, at: t0, retryAfter: .seconds(3)) else {
             Issue.record("expected a retry")
             return
         }
@@ -193,16 +200,12 @@ import Testing
     }
 
     @Test func dropsOnceMaxElapsedTimeHasPassedSinceTheFirstAttempt() {
-        var m = machine()
-        m.start(consumers: 1)
-        _ = m.enqueue(batch(5), acceptedAt: t0)
-        let export = take(&m, at: t0)!
-        var random = SystemRandomNumberGenerator()
-        guard case .retry(let next, _, _) = m.exportFailed(export, retryable: true, retryAfter: nil, now: t0 + .seconds(9), random: &random) else {
+        var (m, export) = exporting(5)
+        guard case .retry(let next, _, _) = fail(&m, export, at: t0 + .seconds(9)) else {
             Issue.record("within max_elapsed_time: retried")
             return
         }
-        guard case .drop = m.exportFailed(next, retryable: true, retryAfter: nil, now: t0 + .seconds(10), random: &random) else {
+        guard case .drop = fail(&m, next, at: t0 + .seconds(10)) else {
             Issue.record("past max_elapsed_time: dropped")
             return
         }
@@ -212,18 +215,13 @@ import Testing
     }
 
     @Test func dropsPermanentFailuresAndEveryFailureWithRetriesOff() {
-        var random = SystemRandomNumberGenerator()
-        var m = machine()
-        m.start(consumers: 1)
-        _ = m.enqueue(batch(2), acceptedAt: t0)
-        guard case .drop = m.exportFailed(take(&m, at: t0)!, retryable: false, retryAfter: nil, now: t0, random: &random) else {
+        var (m, export) = exporting(2)
+        guard case .drop = fail(&m, export, at: t0, retryable: false) else {
             Issue.record("a permanent failure is dropped")
             return
         }
-        var off = machine(retry: RetryPolicy(enabled: false))
-        off.start(consumers: 1)
-        _ = off.enqueue(batch(3), acceptedAt: t0)
-        guard case .drop = off.exportFailed(take(&off, at: t0)!, retryable: true, retryAfter: nil, now: t0, random: &random) else {
+        var (off, offExport) = exporting(3, retry: RetryPolicy(enabled: false))
+        guard case .drop = fail(&off, offExport, at: t0) else {
             Issue.record("retry_on_failure disabled: dropped")
             return
         }
@@ -232,12 +230,8 @@ import Testing
     }
 
     @Test func zeroMaxElapsedTimeRetriesForever() {
-        var m = machine(retry: RetryPolicy(initialInterval: .seconds(1), maxInterval: .seconds(1), maxElapsedTime: .zero, randomizationFactor: 0))
-        m.start(consumers: 1)
-        _ = m.enqueue(batch(1), acceptedAt: t0)
-        let export = take(&m, at: t0)!
-        var random = SystemRandomNumberGenerator()
-        guard case .retry = m.exportFailed(export, retryable: true, retryAfter: nil, now: t0 + .seconds(86_400 * 365), random: &random) else {
+        var (m, export) = exporting(1, retry: RetryPolicy(initialInterval: .seconds(1), maxInterval: .seconds(1), maxElapsedTime: .zero, randomizationFactor: 0))
+        guard case .retry = fail(&m, export, at: t0 + .seconds(86_400 * 365)) else {
             Issue.record("expected a retry")
             return
         }
@@ -291,8 +285,7 @@ import Testing
         _ = m.enqueue(batch(3), acceptedAt: t0)
         let retrying = take(&m, consumer: 0, at: t0)!
         let blocked = take(&m, consumer: 1, at: t0)!  // inside the exporter, never returns
-        var random = SystemRandomNumberGenerator()
-        guard case .retry(let waiting, _, _) = m.exportFailed(retrying, retryable: true, retryAfter: nil, now: t0, random: &random) else { return }
+        guard case .retry(let waiting, _, _) = fail(&m, retrying, at: t0) else { return }
         let deadline = t0 + .seconds(2)
         _ = m.beginDrain(deadline: deadline)
         #expect(m.drainStep(now: t0 + .seconds(1)) == .wait(until: deadline))
@@ -318,8 +311,7 @@ import Testing
         let export = take(&m, at: t0)!
         _ = m.beginDrain(deadline: t0)
         _ = m.drainStep(now: t0)
-        var random = SystemRandomNumberGenerator()
-        guard case .abandon(_, .keptInLog) = m.exportFailed(export, retryable: true, retryAfter: nil, now: t0, random: &random) else {
+        guard case .abandon(_, .keptInLog) = fail(&m, export, at: t0) else {
             Issue.record("after the deadline a failed export is not retried")
             return
         }
