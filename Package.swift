@@ -53,6 +53,8 @@ let package = Package(
             name: "TracegateCore",
             dependencies: [
                 "CYAML", "CCrypto", "CProcessMemory",
+                // NIOThreadPool: the threads sending queues' exports block on.
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),

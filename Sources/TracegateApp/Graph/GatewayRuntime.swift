@@ -8,6 +8,7 @@ import Metrics
 import ServiceLifecycle
 import Synchronization
 import TracegateCore
+import TracegateExporters
 
 /// Runs a `PipelineGraph` and replaces it on reload.
 ///
@@ -22,7 +23,8 @@ import TracegateCore
 /// 3. stop the receivers that are gone, close the old pipelines (offers in
 ///    progress finish), stop the old processors (batches flush into the
 ///    queues they fed, kept or retiring), and stop the exporters that are gone
-///    or replaced (their queues drain within `shutdown_timeout`, all at once).
+///    or replaced (their queues drain all at once, until one deadline
+///    `shutdown_timeout` after step 3 began, `DrainDeadline`).
 ///
 /// Shutdown is step 3 for everything. An actor: reloads and the shutdown run
 /// one at a time.
@@ -43,10 +45,15 @@ actor GatewayRuntime {
     private var processorGroup: RunningGroup?
     private let reloads: Counter
     private let failedReloads: Counter
+    /// The threads every queue's exports block on, for the whole run.
+    private let threads = ExportThreadPool()
+    /// One deadline for every queue a shutdown (or a reload) drains.
+    private let drainDeadline: DrainDeadline
 
     init(config: TracegateConfig, logger: Logger) {
         self.config = config
         self.logger = logger
+        drainDeadline = DrainDeadline(timeout: config.telemetry.shutdownTimeout)
         reloads = Counter(label: "tracegate_config_reloads_total", dimensions: [("result", "applied")])
         failedReloads = Counter(label: "tracegate_config_reloads_total", dimensions: [("result", "failed")])
     }
@@ -54,7 +61,9 @@ actor GatewayRuntime {
     /// Builds the first graph (binding the receivers' ports) and checks the
     /// sinks; throws what must stop the start.
     func prepare() async throws -> PipelineGraph {
-        let built = try await PipelineGraph.build(config, logger: logger)
+        let built = try await PipelineGraph.build(config, logger: logger, threads: threads, drainDeadline: drainDeadline)
+        // A thread per consumer: no exporter's export waits for another's.
+        threads.start(threads: Self.consumers(of: built))
         do {
             try await Self.prepareSinks(built, logger: logger)
         } catch {
@@ -99,7 +108,7 @@ actor GatewayRuntime {
         }
         let built: PipelineGraph
         do {
-            built = try await PipelineGraph.build(next, logger: logger, previous: running)
+            built = try await PipelineGraph.build(next, logger: logger, previous: running, threads: threads, drainDeadline: drainDeadline)
         } catch {
             logger.error("configuration not reloaded: \(error); the running configuration is unchanged")
             failedReloads.increment()
@@ -112,6 +121,11 @@ actor GatewayRuntime {
             logger.error("configuration not reloaded: \(error); the running configuration is unchanged")
             failedReloads.increment()
             return false
+        }
+        if Self.consumers(of: built) > threads.threadCount {
+            logger.info(
+                "the reloaded configuration has more queue consumers than the export threads started with the gateway; they share them until a restart",
+                metadata: ["consumers": "\(Self.consumers(of: built))", "threads": "\(threads.threadCount)"])
         }
         commit(built, replacing: running)
         await retire(running, replacedBy: built)
@@ -148,7 +162,7 @@ actor GatewayRuntime {
             let id = ObjectIdentifier(exporter.queue)
             if !exporter.reused {
                 serviceGroups[id] = RunningGroup(exporter.built.services, logger: logger)
-                queueGroups[id] = RunningGroup([QueueService(queue: exporter.queue, timeout: next.shutdownTimeout)], logger: logger)
+                queueGroups[id] = RunningGroup([QueueService(queue: exporter.queue, drainDeadline: drainDeadline)], logger: logger)
             } else if exporter.swapped {
                 if let old = serviceGroups[id] { retiringServices.append(old) }
                 serviceGroups[id] = RunningGroup(exporter.built.services, logger: logger)
@@ -184,6 +198,10 @@ actor GatewayRuntime {
     /// Stops what `old` ran and `next` does not: receivers, then pipelines
     /// and processors, then exporters. With `next` nil, everything.
     private func retire(_ old: PipelineGraph, replacedBy next: PipelineGraph?) async {
+        // One deadline from here for every queue that drains below (the
+        // exporters' queues, then the queues exporters run themselves): the
+        // whole stop takes at most one `shutdown_timeout`.
+        drainDeadline.begin()
         let keptRoutes = Set((next?.receivers.values.map { ObjectIdentifier($0.route) }) ?? [])
         let goneReceivers = old.receivers.values.map { ObjectIdentifier($0.route) }.filter { !keptRoutes.contains($0) }
         await withTaskGroup(of: Void.self) { group in
@@ -212,6 +230,15 @@ actor GatewayRuntime {
         retiringServices = []
         await withTaskGroup(of: Void.self) { group in
             for running in services { group.addTask { await running.stop() } }
+        }
+    }
+
+    /// Consumers of the graph's queues (and of the endpoint queues of its
+    /// load balancers with a static list): each export blocks a thread.
+    private static func consumers(of graph: PipelineGraph) -> Int {
+        graph.exporters.values.reduce(0) { total, exporter in
+            let endpoints = (exporter.built.exporter as? LoadBalancingExporter)?.endpointQueues ?? []
+            return total + exporter.queue.config.numConsumers + endpoints.reduce(0) { $0 + $1.config.numConsumers }
         }
     }
 

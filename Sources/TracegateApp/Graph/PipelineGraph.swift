@@ -53,6 +53,11 @@ public struct PipelineGraph: Sendable {
     public var pipelines: [Pipeline] = []
     public var receivers: [String: Receiver] = [:]
     public let shutdownTimeout: Duration
+    /// The threads the queues' exports block on: the gateway's, shared by
+    /// every graph it runs (nil: each queue gets threads of its own).
+    public let threads: ExportThreadPool?
+    /// The gateway's drain deadline, shared by every queue that drains.
+    public let drainDeadline: DrainDeadline
 
     public var queues: [String: SendingQueue] { exporters.mapValues(\.queue) }
 
@@ -64,8 +69,13 @@ public struct PipelineGraph: Sendable {
     /// not change. Receivers bind their sockets here, so a port in use fails
     /// the start (or the reload) rather than the first request. On failure,
     /// whatever was built here is released and `previous` is untouched.
-    public static func build(_ config: TracegateConfig, logger: Logger, previous: PipelineGraph? = nil) async throws -> PipelineGraph {
-        var graph = PipelineGraph(shutdownTimeout: config.telemetry.shutdownTimeout)
+    public static func build(
+        _ config: TracegateConfig, logger: Logger, previous: PipelineGraph? = nil, threads: ExportThreadPool? = nil,
+        drainDeadline: DrainDeadline? = nil
+    ) async throws -> PipelineGraph {
+        var graph = PipelineGraph(
+            shutdownTimeout: config.telemetry.shutdownTimeout, threads: threads,
+            drainDeadline: drainDeadline ?? DrainDeadline(timeout: config.telemetry.shutdownTimeout))
         do {
             try graph.buildExporters(config, logger: logger, previous: previous)
             for p in config.pipelines { graph.pipelines.append(graph.buildPipeline(p, config, logger: logger)) }
@@ -98,7 +108,8 @@ public struct PipelineGraph: Sendable {
                 continue
             }
             let parts = try settings.factory.build(
-                settings: settings.config, ExporterContext(id: name, logger: logger, shutdownTimeout: shutdownTimeout))
+                settings: settings.config, ExporterContext(
+                    id: name, logger: logger, shutdownTimeout: shutdownTimeout, drainDeadline: drainDeadline, threads: threads))
             if let old = previous?.exporters[name], old.built.sendingQueue.persistent, parts.sendingQueue.persistent,
                 old.built.sendingQueue.directory == parts.sendingQueue.directory
             {
@@ -123,7 +134,8 @@ public struct PipelineGraph: Sendable {
             let parts = fresh[name]!
             let queue = SendingQueue(
                 exporter: parts.exporter, config: parts.sendingQueue, retry: parts.retry, logger: logger,
-                persistence: try Self.openPersistence(exporter: name, parts.sendingQueue, logger: logger), coalesceSpans: coalesce[name] ?? 0)
+                persistence: try Self.openPersistence(exporter: name, parts.sendingQueue, logger: logger), coalesceSpans: coalesce[name] ?? 0,
+                threads: threads)
             exporters[name] = Exporter(settings: config.exporters[name]!, built: parts, queue: queue, reused: false)
         }
         watchBacklogs(config)
@@ -206,11 +218,13 @@ public struct PipelineGraph: Sendable {
 /// Runs a sending queue's consumers until shutdown, then drains it.
 struct QueueService: Service {
     let queue: SendingQueue
-    let timeout: Duration
+    /// The gateway's drain: every queue stopped by one shutdown (or one
+    /// reload) drains until the same deadline.
+    let drainDeadline: DrainDeadline
 
     func run() async throws {
         queue.start()
         try? await gracefulShutdown()
-        await queue.shutdown(deadline: .now + timeout)
+        await queue.shutdown(deadline: drainDeadline.current().instant)
     }
 }

@@ -134,11 +134,20 @@ public struct ExporterContext: Sendable {
     /// `service.telemetry.shutdown_timeout`, for exporters that drain queues
     /// of their own (loadbalancing).
     public let shutdownTimeout: Duration
+    /// The deadline of the gateway's drain in progress, for exporters that
+    /// drain queues of their own at shutdown: theirs ends with the others.
+    public let drainDeadline: DrainDeadline
+    /// The gateway's export threads, for exporters with queues of their own.
+    public let threads: ExportThreadPool?
 
-    public init(id: String, logger: Logger, shutdownTimeout: Duration) {
+    public init(
+        id: String, logger: Logger, shutdownTimeout: Duration, drainDeadline: DrainDeadline? = nil, threads: ExportThreadPool? = nil
+    ) {
         self.id = id
         self.logger = logger
         self.shutdownTimeout = shutdownTimeout
+        self.drainDeadline = drainDeadline ?? DrainDeadline(timeout: shutdownTimeout)
+        self.threads = threads
     }
 }
 

@@ -12,8 +12,15 @@ public final class Pipeline: Sendable {
     /// Some exporter queue of this pipeline is persistent: an offer waits
     /// for its log writes before it is answered.
     let writesLog: Bool
-    /// Offers in progress, and whether the pipeline still takes new ones.
-    private let door = Mutex((open: true, inFlight: 0))
+    /// Offers in progress, whether the pipeline still takes new ones, and
+    /// the `close` calls waiting for the last offer to leave.
+    private let door = Mutex(Door())
+
+    private struct Door {
+        var open = true
+        var inFlight = 0
+        var closers: [CheckedContinuation<Void, Never>] = []
+    }
 
     public init(
         id: String, entry: any SpanConsumer, queues: [SendingQueue], refusalHint: Duration = .seconds(1),
@@ -53,7 +60,15 @@ public final class Pipeline: Sendable {
         }
     }
 
-    func leave() { door.withLock { $0.inFlight -= 1 } }
+    func leave() {
+        let closers = door.withLock { d in
+            d.inFlight -= 1
+            guard d.inFlight == 0 else { return [CheckedContinuation<Void, Never>]() }
+            defer { d.closers = [] }
+            return d.closers
+        }
+        for closer in closers { closer.resume() }
+    }
 
     /// Takes no more data and returns once the offers in progress are done.
     /// Called at shutdown after the receivers stopped and before the
@@ -61,8 +76,16 @@ public final class Pipeline: Sendable {
     /// processor that has already flushed for the last time (a keep-alive
     /// connection may still deliver a request after its receiver stopped).
     public func close() async {
-        door.withLock { $0.open = false }
-        while door.withLock({ $0.inFlight }) > 0 { try? await Task.sleep(for: .milliseconds(1)) }
+        guard door.withLock({ d in d.open = false; return d.inFlight > 0 }) else { return }
+        // Resumed by the last offer to leave (no polling).
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let idle = door.withLock { d in
+                if d.inFlight == 0 { return true }
+                d.closers.append(continuation)
+                return false
+            }
+            if idle { continuation.resume() }
+        }
     }
 }
 

@@ -4,7 +4,8 @@ import Metrics
 
 /// The `sending_queue` settings of an exporter.
 public struct SendingQueueConfig: Sendable, Equatable {
-    /// Threads that call the exporter concurrently.
+    /// Exports in progress at once (each blocks a thread of the gateway's
+    /// export pool while the exporter works).
     public var numConsumers: Int
     /// Spans the queue may hold, counting those still in a batch processor
     /// upstream and those being exported. When full, receivers refuse new data.
@@ -69,7 +70,7 @@ public struct SendingQueueStats: Sendable, Equatable {
 }
 
 /// The disk side of a persistent queue: its log and the codec of its records.
-public struct QueuePersistence {
+public struct QueuePersistence: Sendable {
     public let log: WriteAheadLog
     public let codec: any SpanBatchCodec
 
@@ -79,9 +80,10 @@ public struct QueuePersistence {
     }
 }
 
-/// A bounded queue in front of an exporter, drained by its own consumer threads
-/// (exporters block in C libraries; they must not run on event loops or in the
-/// cooperative pool).
+/// A bounded queue in front of an exporter, drained by `num_consumers`
+/// consumer tasks whose exports block a thread of the export pool
+/// (`ExportThreadPool`: exporters block in C libraries; they must not run
+/// on event loops or in the cooperative pool).
 ///
 /// Capacity is counted in spans and is *reserved* by a pipeline before a receiver
 /// acknowledges a request (`tryReserve`), so that every acknowledged span has a
@@ -96,20 +98,15 @@ public struct QueuePersistence {
 /// exporter took it; at start it replays what the log holds. Consumers then merge up to `coalesceSpans` spans
 /// of queued batches into one export, doing the batch processor's work behind
 /// the log (see `PipelineGraph`).
-public final class SendingQueue: SpanConsumer, @unchecked Sendable {
-    // @unchecked: every mutable field below is read and written only while
-    // `condition` is locked (`writer` is set once, in init). The write-ahead
-    // log and its writer are Sendable and lock for themselves.
-    private struct Entry {
-        var batch: SpanBatch
-        /// Log records holding this batch (none for an in-memory queue).
-        var sequences: [UInt64]
-        /// This batch's place in `backlog` (several once coalesced).
-        var tickets: [UnstoredBacklog.Ticket]
-    }
+///
+/// What to do is decided by a `SendingQueueStateMachine` behind one lock;
+/// this class only carries its actions out: it calls the exporter, wakes
+/// consumers (continuations, no polling), writes the log's cursor and logs.
+public final class SendingQueue: SpanConsumer, Sendable {
+    private typealias Machine = SendingQueueStateMachine
 
     /// A batch on its way into the log.
-    private struct Submission {
+    private struct Submission: Sendable {
         var batch: SpanBatch
         var ticket: UnstoredBacklog.Ticket
         /// Settled when the record is written (or not).
@@ -118,20 +115,27 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
         var acknowledged: Bool
     }
 
-    private let condition = ThreadCondition()
-    private var batches: [Entry] = []
-    private var head = 0
-    private var stats = SendingQueueStats()
-    private var closing = false
-    private var abandoned = false
-    private var liveConsumers = 0
-    private var backlog = UnstoredBacklog()
-    private var watermarkObservers: [@Sendable () -> Void] = []
-    /// Batches handed to the log's writer and not yet written (or failed):
-    /// consumers do not finish a shutdown drain before these are queued.
-    private var unwritten = 0
+    /// What the lock guards: the state machine and what carries out its
+    /// `wait` (the continuations of the consumers waiting for work).
+    private struct State {
+        var machine: Machine
+        var waiting: [Machine.ConsumerID: CheckedContinuation<Machine.ConsumerAction?, Never>] = [:]
+        var watermarkObservers: [@Sendable () -> Void] = []
+        /// The task running the consumers; cancelled when retries are abandoned.
+        var consumers: Task<Void, Never>?
+
+        mutating func take(_ ids: [Machine.ConsumerID]) -> [CheckedContinuation<Machine.ConsumerAction?, Never>] {
+            ids.compactMap { waiting.removeValue(forKey: $0) }
+        }
+    }
+
+    private let state: Mutex<State>
+    /// Signalled when the last consumer ends: what a drain waits for.
+    private let consumersEnded = CompletionSignal()
     /// Writes the log in groups, off the receivers' threads (persistent only).
-    private var writer: GroupCommitWriter<Submission>?
+    /// Set once, in init, before the queue is shared (its completion needs
+    /// the queue); never written again, so reading it needs no lock.
+    private nonisolated(unsafe) var writer: GroupCommitWriter<Submission>?
 
     /// What the consumers call; a reload may replace it (`replaceExporter`).
     private let currentExporter: Mutex<any SpanExporter>
@@ -143,12 +147,17 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
     /// Spans a consumer merges from queued batches into one export; 0 exports
     /// batches as they were queued.
     public let coalesceSpans: Int
+    private let threads: ExportThreadPool
+    /// `threads` was made for this queue alone: started and shut down with it.
+    private let ownsThreads: Bool
     private let diskFullRefusals: Counter
     private let diskBytesGauge: Gauge
 
+    /// `threads`: the gateway's export pool; nil gives the queue a pool of
+    /// its own with a thread per consumer.
     public init(
         exporter: any SpanExporter, config: SendingQueueConfig, retry: RetryPolicy, logger: Logger,
-        persistence: QueuePersistence? = nil, coalesceSpans: Int = 0
+        persistence: QueuePersistence? = nil, coalesceSpans: Int = 0, threads: ExportThreadPool? = nil
     ) {
         self.currentExporter = Mutex(exporter)
         self.config = config
@@ -158,10 +167,15 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
         self.logger = logger
         self.persistence = persistence
         self.coalesceSpans = coalesceSpans
+        self.threads = threads ?? ExportThreadPool()
+        self.ownsThreads = threads == nil
         diskFullRefusals = Counter(label: "tracegate_persistent_queue_refused_total", dimensions: [("exporter", exporter.id)])
         diskBytesGauge = Gauge(label: "tracegate_persistent_queue_bytes", dimensions: [("exporter", exporter.id)])
+        var machine = Machine(capacity: config.queueSize, coalesceSpans: coalesceSpans, retry: retry, persistent: persistence != nil)
+        if let persistence { Self.replay(persistence, into: &machine, logger: logger) }
+        state = Mutex(State(machine: machine))
         if let persistence {
-            replay(persistence)
+            diskBytesGauge.record(persistence.log.diskBytes)
             // Weak: the queue owns the writer, and the writer thread holds
             // the writer only while it runs (start … shutdown).
             writer = GroupCommitWriter(log: persistence.log) { [weak self] group, outcome in self?.written(group, outcome) }
@@ -170,48 +184,29 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
 
     /// Queues what the log recovered at open. Those spans were acknowledged
     /// before the restart, so they count against `queue_size` like new ones.
-    private func replay(_ persistence: QueuePersistence) {
+    private static func replay(_ persistence: QueuePersistence, into machine: inout Machine, logger: Logger) {
         var spans = 0
         for record in persistence.log.takeRecovered() {
             do {
                 let batch = try persistence.codec.decode(record.payload)
-                batches.append(Entry(batch: batch, sequences: [record.sequence], tickets: [backlog.admit(acceptedAt: nil)]))
+                machine.recover(batch, sequence: record.sequence)
                 spans += batch.spanCount
             } catch {
                 logger.error("persistent queue: a record passed its checksum but does not decode; skipped", metadata: ["error": "\(error)"])
                 persistence.log.acknowledge(record.sequence)
             }
         }
-        stats.queuedSpans += spans
-        stats.reservedSpans += spans
-        stats.diskBytes = persistence.log.diskBytes
-        diskBytesGauge.record(stats.diskBytes)
+        machine.recordDiskBytes(persistence.log.diskBytes)
         if spans > 0 { logger.info("persistent queue: replaying spans from before the restart", metadata: ["spans": "\(spans)"]) }
     }
 
     /// Reserves room for `count` spans; false when the queue is full or closing.
     public func tryReserve(_ count: Int) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        guard !closing, stats.reservedSpans + count <= config.queueSize else {
-            stats.refusedReservations += 1
-            if !closing { refusedSince = min(refusedSince ?? count, count) }
-            return false
-        }
-        if let persistence, persistence.log.isFull {
-            stats.refusedReservations += 1
-            stats.refusedDiskFull += 1
-            diskFullRefusals.increment()
-            return false
-        }
-        stats.reservedSpans += count
-        refusedSince = nil
-        return true
+        let log = persistence?.log
+        let reservation = state.withLock { $0.machine.reserve(count, diskFull: log?.isFull ?? false) }
+        if reservation == .refusedDiskFull { diskFullRefusals.increment() }
+        return reservation == .reserved
     }
-
-    /// The smallest reservation refused for lack of room since the last one
-    /// that succeeded (nil when the last one succeeded).
-    private var refusedSince: Int?
 
     /// True when a request is bound to be refused, so that a receiver can
     /// refuse it before reading and decoding it: not even one more span
@@ -220,24 +215,17 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
     /// request per time the queue fills, not every request; one smaller than
     /// the refused one may be turned away early, which is only backpressure.)
     public var isFull: Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        if closing || stats.reservedSpans + (refusedSince ?? 1) > config.queueSize { return true }
-        if let persistence, persistence.log.isFull {
-            // Receivers ask this to refuse a request at its head: count that refusal.
-            stats.refusedDiskFull += 1
-            diskFullRefusals.increment()
-            return true
-        }
-        return false
+        let log = persistence?.log
+        let fullness = state.withLock { $0.machine.fullness(diskFull: log?.isFull ?? false) }
+        // Receivers ask this to refuse a request at its head: count that refusal.
+        if fullness == .refusedDiskFull { diskFullRefusals.increment() }
+        return fullness != .reserved
     }
 
     /// Gives back reserved room that will not be used (a processor dropped spans,
     /// or another pipeline refused the request).
     public func release(_ count: Int) {
-        condition.lock()
-        stats.reservedSpans -= count
-        condition.unlock()
+        state.withLock { $0.machine.release(count) }
     }
 
     public func discard(_ count: Int) {
@@ -254,24 +242,17 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
     /// the offer's answer waits for the write; elsewhere (a processor
     /// releasing spans it held) it returns after the write, as before.
     public func consume(_ batch: SpanBatch) {
-        let count = batch.spanCount
-        guard count > 0 else { return }
+        guard batch.spanCount > 0 else { return }
         guard let persistence, let writer else {
-            condition.lock()
-            batches.append(Entry(batch: batch, sequences: [], tickets: [backlog.admit(acceptedAt: .now)]))
-            stats.queuedSpans += count
-            condition.signal()
-            condition.unlock()
+            let woken = state.withLock { s in s.take(s.machine.enqueue(batch, acceptedAt: .now)) }
+            for consumer in woken { consumer.resume(returning: nil) }
             return
         }
         let offer = WriteReceipt.current
         let request = persistence.codec.recordsAreOTLPRequests ? offer?.requestBytes(for: batch) : nil
         let record = WriteAheadLog.frame(request ?? persistence.codec.encode(batch))
         let receipt = offer ?? WriteReceipt()
-        condition.lock()
-        let ticket = backlog.admit(acceptedAt: .now)
-        unwritten += 1
-        condition.unlock()
+        let ticket = state.withLock { $0.machine.submitToLog(acceptedAt: .now) }
         receipt.expect()
         writer.submit(record, Submission(batch: batch, ticket: ticket, receipt: receipt, acknowledged: offer == nil))
         if offer == nil { _ = receipt.waitUntilSettled() }
@@ -283,38 +264,32 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
     private func written(_ group: [Submission], _ outcome: Result<[UInt64], WriteAheadLog.OpenError>) {
         guard let persistence else { return }
         var failure: String? = nil
-        var moved = false
         var kept = 0
-        condition.lock()
-        switch outcome {
-        case .success(let sequences):
-            for (submission, sequence) in zip(group, sequences) {
-                batches.append(Entry(batch: submission.batch, sequences: [sequence], tickets: [submission.ticket]))
-                stats.queuedSpans += submission.batch.spanCount
-            }
-        case .failure(let error):
-            failure = error.description
-            for submission in group {
-                if submission.acknowledged {
-                    // Its client was answered before this write (a processor
-                    // held the spans): keep them, in memory only.
-                    batches.append(Entry(batch: submission.batch, sequences: [], tickets: [submission.ticket]))
-                    stats.queuedSpans += submission.batch.spanCount
-                    kept += submission.batch.spanCount
-                } else {
-                    // Its client gets the error and retries: hold nothing.
-                    stats.reservedSpans -= submission.batch.spanCount
-                    if backlog.finish(submission.ticket) { moved = true }
+        if case .failure(let error) = outcome { failure = error.description }
+        let (woken, observers, diskBytes) = state.withLock { s in
+            var wake: [Machine.ConsumerID] = []
+            var moved = false
+            switch outcome {
+            case .success(let sequences):
+                for (submission, sequence) in zip(group, sequences) {
+                    wake += s.machine.logWritten(submission.batch, ticket: submission.ticket, sequence: sequence)
                 }
+            case .failure:
+                for submission in group {
+                    // Acknowledged: its client was answered before this write
+                    // (a processor held the spans): kept, in memory only.
+                    // Otherwise its client gets the error and retries.
+                    let outcome = s.machine.logWriteFailed(submission.batch, ticket: submission.ticket, acknowledged: submission.acknowledged)
+                    wake += outcome.wake
+                    if outcome.watermarkMoved { moved = true }
+                    if submission.acknowledged { kept += submission.batch.spanCount }
+                }
+                s.machine.countFailedWrite()
             }
-            stats.failedWrites += 1
+            s.machine.recordDiskBytes(persistence.log.diskBytes)
+            return (s.take(wake), moved ? s.watermarkObservers : [], s.machine.stats.diskBytes)
         }
-        unwritten -= group.count
-        stats.diskBytes = persistence.log.diskBytes
-        let diskBytes = stats.diskBytes
-        let observers = moved ? watermarkObservers : []
-        condition.broadcast()
-        condition.unlock()
+        for consumer in woken { consumer.resume(returning: nil) }
         diskBytesGauge.record(diskBytes)
         if let failure {
             logger.error(
@@ -328,24 +303,18 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
     /// When the oldest acknowledged span this queue has not finished with
     /// was accepted (see `UnstoredBacklog`): conclusions wait for it.
     public var watermark: UnstoredBacklog.Watermark {
-        condition.lock()
-        defer { condition.unlock() }
-        return backlog.watermark
+        state.withLock { $0.machine.backlog.watermark }
     }
 
-    /// Calls `observer` (on a consumer thread, no lock held) each time the
-    /// watermark moves, so that a store holding conclusions wakes then
-    /// instead of polling. Register before `start`.
+    /// Calls `observer` (on an export thread or a consumer task, no lock
+    /// held) each time the watermark moves, so that a store holding
+    /// conclusions wakes then instead of polling. Register before `start`.
     public func onWatermarkMoved(_ observer: @escaping @Sendable () -> Void) {
-        condition.lock()
-        watermarkObservers.append(observer)
-        condition.unlock()
+        state.withLock { $0.watermarkObservers.append(observer) }
     }
 
     public var currentStats: SendingQueueStats {
-        condition.lock()
-        defer { condition.unlock() }
-        return stats
+        state.withLock { $0.machine.stats }
     }
 
     /// Hands what is queued, and everything queued from now on, to
@@ -355,181 +324,194 @@ public final class SendingQueue: SpanConsumer, @unchecked Sendable {
         currentExporter.withLock { $0 = exporter }
     }
 
-    /// Starts the consumer threads, and the log's writer thread of a persistent queue.
+    /// Starts the consumer tasks, and the log's writer thread of a persistent queue.
     public func start() {
-        condition.lock()
-        liveConsumers = config.numConsumers
-        condition.unlock()
+        let count = config.numConsumers
+        state.withLock { $0.machine.start(consumers: count) }
         if let writer {
             writer.start()
             startThread(name: "tg-wal-\(exporter.id)") { writer.run() }
         }
-        for i in 0..<config.numConsumers {
-            startThread(name: "tg-\(exporter.id)-\(i)") { [self] in self.consumerLoop() }
+        if ownsThreads { threads.start(threads: count) }
+        // Detached: consumers must not inherit the caller's task locals (an
+        // offer's `WriteReceipt.current`) nor its cancellation.
+        let consumers = Task.detached(executorPreference: ConsumerExecutor.shared) { [self] in
+            await withDiscardingTaskGroup { group in
+                for id in 0..<count { group.addTask { await self.runConsumer(id) } }
+            }
         }
+        state.withLock { $0.consumers = consumers }
     }
 
     /// Stops taking reservations, lets the consumers drain what is queued, and
     /// returns when they are done or at `deadline`, when retries are abandoned
     /// and whatever is left is logged as lost.
     public func shutdown(deadline: ContinuousClock.Instant) async {
-        beginClosing()
-        while ContinuousClock.now < deadline {
-            if consumersFinished { break }
-            try? await Task.sleep(for: .milliseconds(5))
+        let woken = state.withLock { s in s.take(s.machine.beginDrain(deadline: deadline)) }
+        for consumer in woken { consumer.resume(returning: nil) }
+        // Writes what it holds, then ends; the consumers drain those too.
+        writer?.stop()
+        var lost = 0
+        var stuck = false
+        drain: while true {
+            let (step, woken, consumers) = state.withLock { s -> (Machine.DrainStep, [CheckedContinuation<Machine.ConsumerAction?, Never>], Task<Void, Never>?) in
+                let step = s.machine.drainStep(now: .now)
+                guard case .abandon(_, let wake) = step else { return (step, [], nil) }
+                return (step, s.take(wake), s.consumers)
+            }
+            switch step {
+            case .wait(let until):
+                _ = await consumersEnded.wait(until: until)
+            case .abandon:
+                // Wakes consumers waiting to retry, and cancels exports that
+                // have not reached a thread yet. An export inside the
+                // exporter cannot be interrupted: it gets the grace period.
+                consumers?.cancel()
+                for consumer in woken { consumer.resume(returning: nil) }
+            case .finished(let left):
+                lost = left
+                break drain
+            case .stuck(let left):
+                lost = left
+                stuck = true
+                break drain
+            }
         }
-        let lost = abandon()
-        // A consumer blocked inside the exporter (a downstream that accepts
-        // and never answers, until the exporter's own timeout) cannot be
-        // interrupted: give it a moment, then leave it to the process exit
-        // rather than hold the whole shutdown hostage.
-        let grace = ContinuousClock.now + .seconds(1)
-        while !consumersFinished && ContinuousClock.now < grace { try? await Task.sleep(for: .milliseconds(5)) }
-        let stuck = !consumersFinished
         if lost > 0 && persistence != nil {
             logger.warning("shutdown deadline passed; spans not exported stay in the persistent queue for the next start", metadata: ["spans": "\(lost)"])
         } else if lost > 0 {
             logger.error("shutdown deadline passed with spans not exported", metadata: ["spans": "\(lost)"])
         }
         if stuck {
-            // close() would free what the blocked export still uses.
+            // close() would free what the blocked export still uses; the
+            // process exit ends it.
             logger.error("an export is still blocked in the exporter after the shutdown deadline; not waiting for it")
             return
         }
         exporter.close()
+        if ownsThreads { await threads.shutdown() }
     }
 
-    private func beginClosing() {
-        condition.lock()
-        closing = true
-        condition.broadcast()
-        condition.unlock()
-        // Writes what it holds, then ends; the consumers drain those too.
-        writer?.stop()
-    }
-
-    /// Makes consumers give up retrying; returns the spans not yet exported.
-    private func abandon() -> Int {
-        condition.lock()
-        defer { condition.unlock() }
-        abandoned = true
-        condition.broadcast()
-        return stats.reservedSpans
-    }
-
-    private var consumersFinished: Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return liveConsumers == 0
-    }
-
-    private func consumerLoop() {
-        while let entry = nextBatch() {
-            let finished = deliver(entry.batch)
-            if let persistence, finished {
-                // Outside `condition`: the cursor's I/O has locks of its own.
-                persistence.log.acknowledge(entry.sequences)
-            }
-            condition.lock()
-            stats.reservedSpans -= entry.batch.spanCount
-            if let persistence, finished {
-                stats.diskBytes = persistence.log.diskBytes
-                diskBytesGauge.record(stats.diskBytes)
-            }
-            // Given up on (dropped, or left in the log at shutdown) counts as
-            // finished too: nothing will store those spans in this process.
-            var moved = false
-            for ticket in entry.tickets where backlog.finish(ticket) { moved = true }
-            let observers = moved ? watermarkObservers : []
-            condition.unlock()
-            for observer in observers { observer() }
+    /// One consumer: takes exports until the queue is drained or abandoned.
+    private func runConsumer(_ id: Machine.ConsumerID) async {
+        var random = SystemRandomNumberGenerator()
+        while let export = await nextExport(id) {
+            await deliver(export, random: &random)
         }
-        condition.lock()
-        liveConsumers -= 1
-        condition.broadcast()
-        condition.unlock()
     }
 
-    private func nextBatch() -> Entry? {
-        condition.lock()
-        defer { condition.unlock() }
-        while head == batches.count && (!closing || unwritten > 0) { condition.wait() }
-        guard head < batches.count, !abandoned else { return nil }
-        var batch = batches[head]
-        batches[head] = Entry(batch: SpanBatch(), sequences: [], tickets: [])
-        head += 1
-        while coalesceSpans > 0, head < batches.count, batch.batch.spanCount + batches[head].batch.spanCount <= coalesceSpans {
-            batch.batch.append(contentsOf: batches[head].batch)
-            batch.sequences += batches[head].sequences
-            batch.tickets += batches[head].tickets
-            batches[head] = Entry(batch: SpanBatch(), sequences: [], tickets: [])
-            head += 1
-        }
-        if head > 1024 && head * 2 > batches.count {
-            batches.removeFirst(head)
-            head = 0
-        }
-        stats.queuedSpans -= batch.batch.spanCount
-        return batch
-    }
-
-    /// Exports a batch, retrying as the policy says. False when shutdown cut
-    /// the retries short: a persistent queue keeps those spans for the next start.
-    private func deliver(_ batch: SpanBatch) -> Bool {
-        let count = batch.spanCount
-        let started = ContinuousClock.now
-        var rng = SystemRandomNumberGenerator()
-        var attempt = 0
+    /// The next export for consumer `id`, waiting (suspended, not polling)
+    /// until there is one; nil when the consumer is to end.
+    private func nextExport(_ id: Machine.ConsumerID) async -> Machine.Export? {
         while true {
-            do {
-                try exporter.export(batch)
-                condition.lock()
-                stats.exportedSpans += count
-                condition.unlock()
-                return true
-            } catch {
-                condition.lock()
-                stats.failedAttempts += 1
-                condition.unlock()
-                let elapsed = ContinuousClock.now - started
-                let outOfTime = retry.maxElapsedTime > .zero && elapsed >= retry.maxElapsedTime
-                if !error.retryable || !retry.enabled || outOfTime {
-                    drop(count, because: error.message, retryable: error.retryable)
-                    return true
+            // Asked and, on `.wait`, registered under one lock: a batch
+            // queued in between finds the continuation to resume.
+            let action = await withCheckedContinuation { (continuation: CheckedContinuation<Machine.ConsumerAction?, Never>) in
+                let action = state.withLock { s in
+                    let action = s.machine.nextExport(for: id, now: .now)
+                    if case .wait = action { s.waiting[id] = continuation }
+                    return action
                 }
-                var wait = retry.delay(afterAttempt: attempt, using: &rng)
-                if let hint = error.retryAfter, hint > wait { wait = hint }
-                attempt += 1
+                if case .wait = action { return }
+                continuation.resume(returning: action)
+            }
+            switch action {
+            case .export(let export)?:
+                return export
+            case .finish(let last)?:
+                if last { consumersEnded.signal() }
+                return nil
+            case .wait?, nil:
+                continue  // woken: ask again
+            }
+        }
+    }
+
+    /// Exports, retrying as the state machine schedules it, until the spans
+    /// are stored, dropped, or (at shutdown) abandoned.
+    private func deliver(_ export: Machine.Export, random: inout SystemRandomNumberGenerator) async {
+        var export = export
+        while true {
+            let exporter = self.exporter
+            let batch = export.batch
+            let log = persistence?.log
+            let sequences = export.sequences
+            let failure: ExportFailure
+            do {
+                // The cursor is written on the export's thread too: it is I/O.
+                try await threads.run {
+                    try exporter.export(batch)
+                    log?.acknowledge(sequences)
+                }
+                state.withLock { $0.machine.exportSucceeded(export) }
+                finish(export, acknowledge: true, cursorWritten: true)
+                return
+            } catch let error as ExportFailure {
+                failure = error
+            } catch {
+                // Cancelled before a thread took it: retries were abandoned.
+                let abandonment = state.withLock { $0.machine.exportNotAttempted(export) }
+                abandon(export, abandonment, reason: "shutdown deadline passed")
+                return
+            }
+            let action = state.withLock { s in
+                s.machine.exportFailed(export, retryable: failure.retryable, retryAfter: failure.retryAfter, now: .now, random: &random)
+            }
+            switch action {
+            case .drop(let dropped):
+                logger.error(
+                    "dropping spans",
+                    metadata: ["spans": "\(dropped.spanCount)", "reason": "\(failure.message)", "retryable": "\(failure.retryable)"])
+                finish(dropped, acknowledge: true)
+                return
+            case .abandon(let abandoned, let abandonment):
+                abandon(abandoned, abandonment, reason: "shutdown deadline passed while retrying: \(failure.message)")
+                return
+            case .retry(let next, let at, let delay):
                 logger.warning(
                     "export failed, will retry",
-                    metadata: ["error": "\(error.message)", "spans": "\(count)", "retry_in": "\(wait)", "attempt": "\(attempt)"])
-                if !sleep(for: wait) {
-                    if persistence != nil {
-                        logger.warning("shutdown deadline passed while retrying; the spans stay in the persistent queue for the next start", metadata: ["spans": "\(count)"])
-                        return false
-                    }
-                    drop(count, because: "shutdown deadline passed while retrying: \(error.message)", retryable: true)
-                    return false
+                    metadata: ["error": "\(failure.message)", "spans": "\(next.spanCount)", "retry_in": "\(delay)", "attempt": "\(next.attempt)"])
+                // Cut short by cancellation when shutdown abandons retries.
+                try? await Task.sleep(until: at, clock: .continuous)
+                switch state.withLock({ $0.machine.retryDue(next) }) {
+                case .export(let again):
+                    export = again
+                case .abandon(let abandoned, let abandonment):
+                    abandon(abandoned, abandonment, reason: "shutdown deadline passed while retrying: \(failure.message)")
+                    return
                 }
             }
         }
     }
 
-    private func drop(_ count: Int, because reason: String, retryable: Bool) {
-        condition.lock()
-        stats.droppedSpans += count
-        condition.unlock()
-        logger.error("dropping spans", metadata: ["spans": "\(count)", "reason": "\(reason)", "retryable": "\(retryable)"])
+    /// Shutdown cut an export short: a persistent queue keeps its spans in
+    /// the log for the next start, an in-memory one drops them (counted).
+    private func abandon(_ export: Machine.Export, _ abandonment: Machine.Abandonment, reason: String) {
+        switch abandonment {
+        case .keptInLog:
+            logger.warning("shutdown deadline passed while retrying; the spans stay in the persistent queue for the next start", metadata: ["spans": "\(export.spanCount)"])
+        case .dropped:
+            logger.error("dropping spans", metadata: ["spans": "\(export.spanCount)", "reason": "\(reason)", "retryable": "true"])
+        }
+        finish(export, acknowledge: false)
     }
 
-    /// Waits, waking early only when shutdown abandons retries; false then.
-    private func sleep(for duration: Duration) -> Bool {
-        let until = ContinuousClock.now + duration
-        condition.lock()
-        defer { condition.unlock() }
-        while !abandoned {
-            if !condition.wait(until: until) { return true }
+    /// The queue is done with `export`. `acknowledge`: stored or given up on
+    /// for good, so its log records are marked exported (the cursor is
+    /// written once for all of them; `cursorWritten`: that was done already);
+    /// otherwise they stay for the next start.
+    private func finish(_ export: Machine.Export, acknowledge: Bool, cursorWritten: Bool = false) {
+        let log = acknowledge ? persistence?.log : nil
+        // Outside the lock: the cursor's I/O has locks of its own.
+        if !cursorWritten { log?.acknowledge(export.sequences) }
+        let (observers, diskBytes) = state.withLock { s in
+            // Given up on (dropped, or left in the log at shutdown) counts as
+            // finished too: nothing will store those spans in this process.
+            let moved = s.machine.finished(export)
+            if let log { s.machine.recordDiskBytes(log.diskBytes) }
+            return (moved ? s.watermarkObservers : [], log == nil ? nil : s.machine.stats.diskBytes)
         }
-        return false
+        if let diskBytes { diskBytesGauge.record(diskBytes) }
+        for observer in observers { observer() }
     }
 }

@@ -53,10 +53,14 @@ public struct CurlTLSOptions: Sendable, Equatable {
 }
 
 /// A blocking HTTP client on one libcurl easy handle, which keeps its
-/// connections alive between requests. One per thread: exporters give each
-/// sending-queue consumer its own (the handle is not thread-safe), and call it
-/// only from those threads, never from an event loop.
-public final class CurlClient {
+/// connections alive between requests. Used by one caller at a time (the
+/// handle is not thread-safe): the OTLP/HTTP exporter checks one out per
+/// export, the notifier gives each delivery worker its own; never called
+/// from an event loop.
+public final class CurlClient: @unchecked Sendable {
+    // @unchecked: libcurl lets an easy handle move between threads as long
+    // as two never use it at once; every owner hands a client to one caller
+    // at a time (out of a lock-protected list, or one per worker thread).
     private let handle: UnsafeMutableRawPointer
     private let tls: CurlTLSOptions
 

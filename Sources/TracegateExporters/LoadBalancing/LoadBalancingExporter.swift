@@ -26,10 +26,14 @@ public final class LoadBalancingExporter: SpanExporter {
     public let config: LoadBalancingExporterConfig
     private let logger: Logger
     private let routing = Mutex(Routing())
+    /// The gateway's export threads, for the endpoint queues (nil: each
+    /// endpoint queue gets threads of its own).
+    private let threads: ExportThreadPool?
 
-    public init(id: String, config: LoadBalancingExporterConfig, logger: Logger) {
+    public init(id: String, config: LoadBalancingExporterConfig, logger: Logger, threads: ExportThreadPool? = nil) {
         self.id = id
         self.config = config
+        self.threads = threads
         var logger = logger
         logger[metadataKey: "exporter"] = "\(id)"
         self.logger = logger
@@ -84,7 +88,8 @@ public final class LoadBalancingExporter: SpanExporter {
                 exporter = UnusableEndpoint(id: "\(id)/\(endpoint)", reason: "\(error)")
             }
         }
-        return SendingQueue(exporter: exporter, config: protocolSettings.sendingQueue, retry: protocolSettings.retry, logger: logger)
+        return SendingQueue(
+            exporter: exporter, config: protocolSettings.sendingQueue, retry: protocolSettings.retry, logger: logger, threads: threads)
     }
 
     public func export(_ batch: SpanBatch) throws(ExportFailure) {

@@ -18,11 +18,11 @@ public struct LoadBalancingExporterFactory: ExporterFactory {
                 "protocol.otlp sends OTLP/gRPC, but an endpoint uses 4318, the OTLP/HTTP port; for OTLP/HTTP write protocol.otlphttp",
                 metadata: ["exporter": "\(context.id)"])
         }
-        let balancer = LoadBalancingExporter(id: context.id, config: config, logger: context.logger)
+        let balancer = LoadBalancingExporter(id: context.id, config: config, logger: context.logger, threads: context.threads)
         return BuiltExporter(
             exporter: balancer, sendingQueue: config.sendingQueue, retry: config.retry,
             // Its endpoint queues start before and stop after its own queue.
-            services: [LoadBalancingService(exporter: balancer, timeout: context.shutdownTimeout, logger: context.logger)])
+            services: [LoadBalancingService(exporter: balancer, drainDeadline: context.drainDeadline, logger: context.logger)])
     }
 }
 

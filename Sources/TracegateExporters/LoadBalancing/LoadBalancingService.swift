@@ -10,12 +10,14 @@ import TracegateCore
 /// turn.
 public struct LoadBalancingService: Service {
     public let exporter: LoadBalancingExporter
-    public let timeout: Duration
+    /// The gateway's drain: the endpoint queues drain until its deadline,
+    /// the one the exporter's own queue drained until, not a new one after it.
+    public let drainDeadline: DrainDeadline
     private let logger: Logger
 
-    public init(exporter: LoadBalancingExporter, timeout: Duration, logger: Logger = Logger(label: "tracegate.loadbalancing")) {
+    public init(exporter: LoadBalancingExporter, drainDeadline: DrainDeadline, logger: Logger = Logger(label: "tracegate.loadbalancing")) {
         self.exporter = exporter
-        self.timeout = timeout
+        self.drainDeadline = drainDeadline
         var logger = logger
         logger[metadataKey: "exporter"] = "\(exporter.id)"
         self.logger = logger
@@ -33,8 +35,10 @@ public struct LoadBalancingService: Service {
         } else {
             try? await gracefulShutdown()
         }
-        let deadline = ContinuousClock.now + timeout
-        for queue in exporter.endpointQueues { await queue.shutdown(deadline: deadline) }
+        let deadline = drainDeadline.current().instant
+        await withTaskGroup(of: Void.self) { drains in
+            for queue in exporter.endpointQueues { drains.addTask { await queue.shutdown(deadline: deadline) } }
+        }
     }
 
     private func refresh(_ dns: DNSResolverConfig, drains: inout TaskGroup<Void>) async {
@@ -46,7 +50,7 @@ public struct LoadBalancingService: Service {
         guard !added.isEmpty || !removed.isEmpty else { return }
         logger.info("load-balancing endpoints changed", metadata: ["endpoints": "\(endpoints.joined(separator: ", "))"])
         for queue in added { queue.start() }
-        let timeout = self.timeout
+        let timeout = drainDeadline.timeout
         for queue in removed {
             // What was already handed to a gone endpoint is still sent there.
             drains.addTask { await queue.shutdown(deadline: .now + timeout) }

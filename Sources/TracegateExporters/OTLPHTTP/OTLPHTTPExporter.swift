@@ -1,10 +1,11 @@
 import Logging
+import Synchronization
 import Metrics
 import TracegateCore
 import TracegateOTLP
 
 /// Forwards spans to an OTLP/HTTP receiver with libcurl, one keep-alive
-/// connection per sending-queue consumer thread.
+/// connection per export in flight (at most `sending_queue.num_consumers`).
 ///
 /// Answers are read as the OTLP specification says: 2xx is success (a
 /// `partial_success` in the body is logged and its rejected spans counted);
@@ -18,7 +19,11 @@ public final class OTLPHTTPExporter: SpanExporter {
     private let url: String
     private let headers: [(String, String)]
     private let logger: Logger
-    private let clients = ThreadLocal<CurlClient>()
+    /// Idle clients, each with its keep-alive connection. An export checks
+    /// one out, whichever export thread it runs on (the threads are the
+    /// gateway's, shared by every exporter), so there are as many as
+    /// exports ever ran at once, not one per thread.
+    private let idle = Mutex<[CurlClient]>([])
     private let answers: DownstreamAnswers
 
     public init(id: String, config: OTLPHTTPExporterConfig, logger: Logger) {
@@ -44,7 +49,9 @@ public final class OTLPHTTPExporter: SpanExporter {
         }
         let response: HTTPResponse
         do {
-            response = try client().post(url: url, headers: headers, body: body, timeout: config.timeout)
+            let client = idle.withLock { $0.popLast() } ?? CurlClient(tls: config.tls)
+            defer { idle.withLock { $0.append(client) } }
+            response = try client.post(url: url, headers: headers, body: body, timeout: config.timeout)
         } catch {
             answers.retryable()
             throw ExportFailure(retryable: true, message: "\(url): \(error)")
@@ -73,10 +80,4 @@ public final class OTLPHTTPExporter: SpanExporter {
     /// This consumer thread's client: libcurl handles are not thread-safe, and
     /// one per thread keeps its connection alive between exports. It lives as
     /// long as the thread (the queue's consumer threads end at shutdown).
-    private func client() -> CurlClient {
-        if let client = clients.value { return client }
-        let client = CurlClient(tls: config.tls)
-        clients.value = client
-        return client
-    }
 }

@@ -18,6 +18,19 @@ import Testing
         #expect(queue.currentStats.reservedSpans == 3)
     }
 
+    @Test func closeReturnsWhenTheLastOfferInProgressLeaves() async {
+        let queue = SendingQueue(
+            exporter: RecordingExporter(), config: .init(numConsumers: 1, queueSize: 10), retry: fastRetry, logger: quietLogger)
+        let pipeline = Pipeline(id: "traces", entry: FanOut([queue]), queues: [queue])
+        #expect(pipeline.enter())
+        #expect(pipeline.enter())
+        let closing = Task { await pipeline.close() }
+        pipeline.leave()
+        pipeline.leave()
+        await closing.value  // resumed by the last leave, no polling
+        #expect(!pipeline.enter())
+    }
+
     @Test func closeWaitsForNothingWhenNoOfferIsInProgress() async {
         let queue = SendingQueue(
             exporter: RecordingExporter(), config: .init(numConsumers: 1, queueSize: 10), retry: fastRetry, logger: quietLogger)
