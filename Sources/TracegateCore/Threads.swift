@@ -36,6 +36,16 @@ public func startThread(name: String, _ body: @escaping @Sendable () -> Void) {
     precondition(status == 0, "pthread_create failed: \(status)")
 }
 
+/// Runs a blocking `body` (libpq, a name lookup) on a thread of its own and
+/// returns its result to the awaiting task, which holds no thread of the
+/// cooperative pool meanwhile. For occasional calls (a start-up check, a
+/// probe, maintenance); exports run on `ExportThreadPool`.
+public func onThread<T: Sendable>(name: String, _ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        startThread(name: name) { continuation.resume(returning: body()) }
+    }
+}
+
 private final class ThreadBody {
     let name: String
     let body: @Sendable () -> Void

@@ -249,9 +249,7 @@ actor GatewayRuntime {
         for name in graph.exporters.keys.sorted() {
             let exporter = graph.exporters[name]!
             guard let sink = exporter.built.sink, !(onlyNew && exporter.reused && !exporter.swapped) else { continue }
-            let outcome: Result<String?, any Error> = await withCheckedContinuation { continuation in
-                startThread(name: "tg-prepare") { continuation.resume(returning: Result { try sink.prepareForStart() }) }
-            }
+            let outcome: Result<String?, any Error> = await onThread(name: "tg-prepare") { Result { try sink.prepareForStart() } }
             if let problem = try outcome.get() {
                 logger.warning("PostgreSQL is not reachable yet; spans will queue until it is", metadata: ["exporter": "\(sink.id)", "error": "\(problem)"])
             }

@@ -28,16 +28,10 @@ struct ReadinessProbe: Service {
             for new in ids.subtracting(checked) { readiness.expect("exporter \(new)") }
             checked = ids
             for sink in now {
-                let problem = await Self.onThread { sink.probeReachability() }
+                let problem = await onThread(name: "tg-ready-probe") { sink.probeReachability() }
                 readiness.report("exporter \(sink.id)", problem: problem)
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-        }
-    }
-
-    private static func onThread(_ body: @escaping @Sendable () -> String?) async -> String? {
-        await withCheckedContinuation { continuation in
-            startThread(name: "tg-ready-probe") { continuation.resume(returning: body()) }
         }
     }
 }

@@ -134,14 +134,8 @@ public struct PostgresMaintenanceService: Service {
     /// libpq blocks: run on a thread of its own, not in the cooperative pool.
     private func runOffThread() async -> Result<MaintenanceReport, PostgresError> {
         let maintenance = self.maintenance
-        return await withCheckedContinuation { continuation in
-            startThread(name: "tg-maintenance") {
-                do throws(PostgresError) {
-                    continuation.resume(returning: .success(try maintenance.run(dryRun: false)))
-                } catch {
-                    continuation.resume(returning: .failure(error))
-                }
-            }
+        return await onThread(name: "tg-maintenance") {
+            do throws(PostgresError) { return .success(try maintenance.run(dryRun: false)) } catch { return .failure(error) }
         }
     }
 }
