@@ -55,6 +55,7 @@ let package = Package(
                 "CYAML", "CCrypto", "CProcessMemory",
                 // NIOThreadPool: the threads sending queues' exports block on.
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -1,4 +1,5 @@
 import NIOCore
+import TracegateCore
 import NIOHPACK
 import NIOHTTP2
 import NIOPosix
@@ -62,7 +63,7 @@ final class GRPCLoadConnection: Sendable {
 
 /// One call on one stream: sends the request when the stream is active,
 /// completes the promise with the `grpc-status` of the answer.
-private final class GRPCUnaryCall: ChannelDuplexHandler {
+private final class GRPCUnaryCall: ChannelDuplexHandler, StartsWhenActive {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias OutboundIn = HTTP2Frame.FramePayload
     typealias OutboundOut = HTTP2Frame.FramePayload
@@ -83,16 +84,7 @@ private final class GRPCUnaryCall: ChannelDuplexHandler {
         self.promise = promise
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { send(context) }
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        send(context)
-        context.fireChannelActive()
-    }
-
-    private func send(_ context: ChannelHandlerContext) {
+    func channelIsActive(context: ChannelHandlerContext) {
         guard !sent else { return }
         sent = true
         let headers: HPACKHeaders = [

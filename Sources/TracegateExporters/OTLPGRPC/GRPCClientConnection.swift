@@ -243,7 +243,7 @@ final class ConnectionFault: Sendable {
 /// on, so that new calls go to a new connection, and records the first error
 /// of the connection (`ConnectionFault`). Sits behind the HTTP/2 handler,
 /// which hands it the frames of stream 0.
-final class GRPCKeepaliveHandler: ChannelDuplexHandler {
+final class GRPCKeepaliveHandler: ChannelDuplexHandler, StartsWhenActive {
     typealias InboundIn = HTTP2Frame
     typealias InboundOut = HTTP2Frame
     typealias OutboundIn = HTTP2Frame
@@ -269,16 +269,7 @@ final class GRPCKeepaliveHandler: ChannelDuplexHandler {
         self.goAway = goAway
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { start(context) }
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        start(context)
-        context.fireChannelActive()
-    }
-
-    private func start(_ context: ChannelHandlerContext) {
+    func channelIsActive(context: ChannelHandlerContext) {
         guard timer == nil else { return }
         let interval = TimeAmount.nanoseconds(settings.time.nanoseconds)
         // The task runs on this channel's event loop, where the handler and its context live.

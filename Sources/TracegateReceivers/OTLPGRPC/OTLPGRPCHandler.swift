@@ -302,7 +302,7 @@ final class GRPCConnectionErrorHandler: ChannelInboundHandler {
 /// connection that says nothing (or trickles its preface) cannot hold a
 /// slot; once the preface is in, calls have their own deadline and idle
 /// connections `max_connection_idle`.
-final class HTTP2PrefaceDeadline: ChannelInboundHandler, RemovableChannelHandler {
+final class HTTP2PrefaceDeadline: ChannelInboundHandler, RemovableChannelHandler, StartsWhenActive {
     typealias InboundIn = HTTP2Frame
     typealias InboundOut = HTTP2Frame
 
@@ -313,15 +313,6 @@ final class HTTP2PrefaceDeadline: ChannelInboundHandler, RemovableChannelHandler
     init(timeout: Duration, metrics: ReceiverMetrics?) {
         self.timeout = .nanoseconds(timeout.nanoseconds)
         self.metrics = metrics
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { arm(context) }
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        arm(context)
-        context.fireChannelActive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -346,7 +337,7 @@ final class HTTP2PrefaceDeadline: ChannelInboundHandler, RemovableChannelHandler
         context.fireChannelRead(data)
     }
 
-    private func arm(_ context: ChannelHandlerContext) {
+    func channelIsActive(context: ChannelHandlerContext) {
         guard timer == nil else { return }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         timer = context.eventLoop.scheduleTask(in: timeout) {

@@ -1,6 +1,7 @@
 import Logging
 import Metrics
 import NIOCore
+import TracegateCore
 import NIOSSL
 import NIOTLS
 
@@ -12,7 +13,7 @@ import NIOTLS
 /// not finish it within `timeout` has its connection closed and counted in
 /// `tracegate_receiver_tls_handshake_failures_total`; the error goes no
 /// further, so the protocol handlers behind only ever see TLS connections.
-final class TLSHandshakeGuard: ChannelInboundHandler, RemovableChannelHandler {
+final class TLSHandshakeGuard: ChannelInboundHandler, RemovableChannelHandler, StartsWhenActive {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
@@ -35,18 +36,9 @@ final class TLSHandshakeGuard: ChannelInboundHandler, RemovableChannelHandler {
             dimensions: [("receiver", receiver), ("protocol", name)])
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { arm(context) }
-    }
-
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        arm(context)
-        context.fireChannelActive()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -76,7 +68,7 @@ final class TLSHandshakeGuard: ChannelInboundHandler, RemovableChannelHandler {
         context.close(promise: nil)
     }
 
-    private func arm(_ context: ChannelHandlerContext) {
+    func channelIsActive(context: ChannelHandlerContext) {
         guard timer == nil, !failed else { return }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         timer = context.eventLoop.scheduleTask(in: timeout) {
