@@ -39,4 +39,24 @@ public enum Digests {
         }
         return String(decoding: out, as: UTF8.self)
     }
+
+    /// FNV-1a of `text`'s UTF-8 bytes, 64-bit: a fast, stable
+    /// non-cryptographic hash (hash-ring points).
+    public static func fnv1a64(_ text: String) -> UInt64 {
+        fnv1a(text, offset: 0xcbf2_9ce4_8422_2325, prime: 0x0000_0100_0000_01b3)
+    }
+
+    /// FNV-1a, 32-bit (sampling seeds from a salt).
+    public static func fnv1a32(_ text: String) -> UInt32 {
+        fnv1a(text, offset: 0x811c_9dc5, prime: 0x0100_0193)
+    }
+
+    private static func fnv1a<H: FixedWidthInteger & UnsignedInteger>(_ text: String, offset: H, prime: H) -> H {
+        var h = offset
+        for b in text.utf8 {
+            h ^= H(b)
+            h &*= prime
+        }
+        return h
+    }
 }

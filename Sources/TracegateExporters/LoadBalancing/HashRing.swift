@@ -34,14 +34,7 @@ public struct HashRing: Sendable {
         return points[lo == points.count ? 0 : lo].endpoint
     }
 
-    static func fnv1a(_ text: String) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in text.utf8 {
-            h ^= UInt64(b)
-            h &*= 0x0000_0100_0000_01b3
-        }
-        return h
-    }
+    static func fnv1a(_ text: String) -> UInt64 { Digests.fnv1a64(text) }
 
     /// SplitMix64's finalizer: spreads nearby inputs over the whole ring.
     static func mix(_ x: UInt64) -> UInt64 {

@@ -127,12 +127,5 @@ public struct PolicyEvaluator: Sendable {
     }
 
     /// A 32-bit seed from a salt string (FNV-1a).
-    static func seed(_ salt: String) -> UInt32 {
-        var h: UInt32 = 0x811c_9dc5
-        for b in salt.utf8 {
-            h ^= UInt32(b)
-            h &*= 0x0100_0193
-        }
-        return h
-    }
+    static func seed(_ salt: String) -> UInt32 { Digests.fnv1a32(salt) }
 }
