@@ -148,9 +148,7 @@ let package = Package(
             ]),
 
         // libFuzzer targets for the two decoders; built and run by scripts/fuzz.
-        .target(name: "FuzzSupport", dependencies: ["TracegateOTLP", "TracegateCore"]),
-        .executableTarget(name: "FuzzProtobuf", dependencies: ["FuzzSupport"]),
-        .executableTarget(name: "FuzzJSON", dependencies: ["FuzzSupport"]),
+        .executableTarget(name: "Fuzz", dependencies: ["TracegateOTLP", "TracegateCore"]),
 
         .testTarget(name: "TracegateCoreTests", dependencies: ["TracegateCore"]),
         .testTarget(name: "TracegateOTLPTests", dependencies: ["TracegateOTLP", "TracegateCore"]),

@@ -1,18 +1,29 @@
-// What the two libFuzzer targets (FuzzProtobuf, FuzzJSON) check of each
-// input, and their reproducer mode: one library so the targets are only
-// their entry points. Built by scripts/fuzz with `-sanitize=fuzzer,address`.
+// What the libFuzzer target checks of each input, per decoder, and its
+// reproducer mode.
 import Foundation
 import TracegateCore
 import TracegateOTLP
 
 /// The decoder a fuzz target feeds.
-public enum FuzzedDecoder: String, Sendable {
+enum FuzzedDecoder: String, Sendable {
     case protobuf = "FuzzProtobuf"
     case json = "FuzzJSON"
 
+    /// The decoder `TRACEGATE_FUZZ_DECODER` names (`protobuf` or `json`);
+    /// exits with a message when it names none.
+    static func fromEnvironment() -> FuzzedDecoder {
+        switch ProcessInfo.processInfo.environment["TRACEGATE_FUZZ_DECODER"] {
+        case "protobuf": return .protobuf
+        case "json": return .json
+        default:
+            FileHandle.standardError.write(Data("set TRACEGATE_FUZZ_DECODER to protobuf or json\n".utf8))
+            exit(2)
+        }
+    }
+
     /// Decodes one input and checks the invariants of what came out; a
     /// violation is printed and aborts (libFuzzer keeps the input).
-    public func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
+    func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
         switch self {
         case .protobuf: fuzzProtobuf(bytes)
         case .json: fuzzJSON(bytes)
@@ -20,7 +31,7 @@ public enum FuzzedDecoder: String, Sendable {
     }
 
     /// Without libFuzzer: runs each file once (a reproducer).
-    public func replay(_ paths: some Sequence<String>) throws {
+    func replay(_ paths: some Sequence<String>) throws {
         for path in paths {
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
             data.withUnsafeBytes { fuzzOne($0) }
