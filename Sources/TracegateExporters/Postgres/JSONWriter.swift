@@ -65,57 +65,55 @@ struct JSONWriter {
                 string(d.isNaN ? "NaN" : (d > 0 ? "Infinity" : "-Infinity"))
             }
         case .bytes(let b): base64(b)
-        case .array(let items):
-            out.append(UInt8(ascii: "["))
-            for (i, item) in items.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                value(item)
-            }
-            out.append(UInt8(ascii: "]"))
+        case .array(let items): array(items) { $0.value($1) }
         case .kvlist(let kv): attributes(kv)
         }
     }
 
     mutating func events(_ events: [SpanEvent]) {
+        array(events) { w, e in
+            w.raw("{\"name\":")
+            w.string(e.name)
+            w.raw(",\"time_unix_nano\":")
+            w.integer(Int64(bitPattern: e.timeUnixNano))
+            w.attributes(e.attributes, dropped: e.droppedAttributesCount)
+        }
+    }
+
+    mutating func links(_ links: [SpanLink]) {
+        array(links) { w, l in
+            w.raw("{\"trace_id\":\"")
+            w.raw(l.traceID.hex)
+            w.raw("\",\"span_id\":\"")
+            w.raw(l.spanID.hex)
+            w.raw("\",\"trace_state\":")
+            w.string(l.traceState)
+            w.raw(",\"flags\":")
+            w.integer(Int64(l.flags))
+            w.attributes(l.attributes, dropped: l.droppedAttributesCount)
+        }
+    }
+
+    /// `[` each item `]`, comma-separated.
+    private mutating func array<T>(_ items: [T], _ item: (inout JSONWriter, T) -> Void) {
         out.append(UInt8(ascii: "["))
-        for (i, e) in events.enumerated() {
+        for (i, element) in items.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            raw("{\"name\":")
-            string(e.name)
-            raw(",\"time_unix_nano\":")
-            integer(Int64(bitPattern: e.timeUnixNano))
-            raw(",\"attributes\":")
-            attributes(e.attributes)
-            if e.droppedAttributesCount > 0 {
-                raw(",\"dropped_attributes_count\":")
-                integer(Int64(e.droppedAttributesCount))
-            }
-            out.append(UInt8(ascii: "}"))
+            item(&self, element)
         }
         out.append(UInt8(ascii: "]"))
     }
 
-    mutating func links(_ links: [SpanLink]) {
-        out.append(UInt8(ascii: "["))
-        for (i, l) in links.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            raw("{\"trace_id\":\"")
-            raw(l.traceID.hex)
-            raw("\",\"span_id\":\"")
-            raw(l.spanID.hex)
-            raw("\",\"trace_state\":")
-            string(l.traceState)
-            raw(",\"flags\":")
-            integer(Int64(l.flags))
-            raw(",\"attributes\":")
-            attributes(l.attributes)
-            if l.droppedAttributesCount > 0 {
-                raw(",\"dropped_attributes_count\":")
-                integer(Int64(l.droppedAttributesCount))
-            }
-            out.append(UInt8(ascii: "}"))
+    /// The end of an event or link object: `,"attributes":…` and the
+    /// dropped count when there is one, then `}`.
+    private mutating func attributes(_ attributes: [Attribute], dropped: UInt32) {
+        raw(",\"attributes\":")
+        self.attributes(attributes)
+        if dropped > 0 {
+            raw(",\"dropped_attributes_count\":")
+            integer(Int64(dropped))
         }
-        out.append(UInt8(ascii: "]"))
+        out.append(UInt8(ascii: "}"))
     }
 
     mutating func raw(_ s: String) {
