@@ -67,18 +67,6 @@ func config(size: Int, max: Int = 0, timeout: Duration) -> BatchProcessorConfig 
     return c
 }
 
-/// Polls until `condition` holds or a minute passes (an upper bound for a
-/// loaded machine; it returns as soon as the condition holds). Only for
-/// what no clock drives: sending queues' consumer threads.
-func eventually(_ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + .seconds(60)
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(2))
-    }
-    return condition()
-}
-
 @Suite struct BatchProcessorTests {
     @Test func sendsAsSoonAsSendBatchSizeIsReached() {
         let out = CollectingConsumer()
