@@ -11,7 +11,7 @@ public final class Pipeline: Sendable {
     public let gates: [any AdmissionGate]
     /// Some exporter queue of this pipeline is persistent: an offer waits
     /// for its log writes before it is answered.
-    let writesLog: Bool
+    public let writesLog: Bool
     /// Offers in progress, whether the pipeline still takes new ones, and
     /// the `close` calls waiting for the last offer to leave.
     private let door = Mutex(Door())

@@ -95,9 +95,7 @@ struct OTLPIngest: Sendable {
 
     /// Some pipeline of this receiver has a persistent queue, which can keep
     /// a protobuf body as it came instead of encoding the batch again.
-    private var writesLog: Bool {
-        ingress.pipelines.contains { $0.queues.contains { $0.config.persistent } }
-    }
+    private var writesLog: Bool { ingress.pipelines.contains(where: \.writesLog) }
 
     /// Inflates (when `gzip`) and decodes a body; with the inflated bytes
     /// when there are any (nil: the body itself is the message).
