@@ -53,6 +53,8 @@ let package = Package(
             name: "TracegateCore",
             dependencies: [
                 "CYAML", "CCrypto", "CProcessMemory",
+                // CRC-32C with the processor's instruction, for the write-ahead log.
+                "CTracegateShims",
                 // NIOThreadPool: the threads sending queues' exports block on.
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

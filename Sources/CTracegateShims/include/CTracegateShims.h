@@ -36,6 +36,14 @@ static inline ProtobufCAllocator *tg_arena_allocator(tg_arena *arena) {
     return &arena->allocator;
 }
 
+/// Whether this processor computes CRC-32C with an instruction of its own
+/// (SSE 4.2 on x86-64, the CRC extension on 64-bit Arm); tg_crc32c needs it.
+int tg_crc32c_available(void);
+
+/// The CRC-32C (Castagnoli) of `count` bytes, with that instruction. Only
+/// when tg_crc32c_available() returned 1.
+uint32_t tg_crc32c(const void *bytes, size_t count);
+
 /// A 64-bit hash of `n` bytes, eight bytes per multiply, for the decoder's
 /// string table. Never 0, which marks an empty slot.
 static inline uint64_t tg_bytes_hash(const char *s, size_t n) {

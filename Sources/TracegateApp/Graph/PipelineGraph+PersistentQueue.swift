@@ -27,15 +27,18 @@ extension PipelineGraph {
         return nil
     }
 
-    /// Spans per export for each persistent exporter: the largest hoisted batch
-    /// of the pipelines it is in (0: export batches as they came).
-    static func coalesceSpans(_ config: TracegateConfig, _ exporters: [String: BuiltExporter]) -> [String: Int] {
-        var out: [String: Int] = [:]
+    /// How each persistent exporter's consumers batch what its log holds:
+    /// up to the largest hoisted batch of the pipelines it is in, waiting for
+    /// it at most the shortest of their `timeout`s (none: export batches as
+    /// they came, at once).
+    static func coalescing(_ config: TracegateConfig, _ exporters: [String: BuiltExporter]) -> [String: (spans: Int, timeout: Duration)] {
+        var out: [String: (spans: Int, timeout: Duration)] = [:]
         for p in config.pipelines {
             guard let batch = hoistedBatch(p, config, exporters) else { continue }
             let size = batch.sendBatchMaxSize > 0 ? batch.sendBatchMaxSize : batch.sendBatchSize
             for name in p.exporters where exporters[name]!.sendingQueue.persistent {
-                out[name] = max(out[name] ?? 0, size)
+                let known = out[name]
+                out[name] = (max(known?.spans ?? 0, size), min(known?.timeout ?? batch.timeout, batch.timeout))
             }
         }
         return out

@@ -129,13 +129,13 @@ public struct PipelineGraph: Sendable {
         }
         var all = fresh
         for (name, exporter) in exporters { all[name] = exporter.built }
-        let coalesce = Self.coalesceSpans(config, all)
+        let coalesce = Self.coalescing(config, all)
         for name in fresh.keys.sorted() {
             let parts = fresh[name]!
             let queue = SendingQueue(
                 exporter: parts.exporter, config: parts.sendingQueue, retry: parts.retry, logger: logger,
-                persistence: try Self.openPersistence(exporter: name, parts.sendingQueue, logger: logger), coalesceSpans: coalesce[name] ?? 0,
-                threads: threads)
+                persistence: try Self.openPersistence(exporter: name, parts.sendingQueue, logger: logger), coalesceSpans: coalesce[name]?.spans ?? 0,
+                coalesceTimeout: coalesce[name]?.timeout ?? .zero, threads: threads)
             exporters[name] = Exporter(settings: config.exporters[name]!, built: parts, queue: queue, reused: false)
         }
         watchBacklogs(config)

@@ -147,6 +147,9 @@ public final class SendingQueue: SpanConsumer, Sendable {
     /// Spans a consumer merges from queued batches into one export; 0 exports
     /// batches as they were queued.
     public let coalesceSpans: Int
+    /// How long fewer than `coalesceSpans` queued spans wait for more
+    /// before they are exported anyway; zero exports them at once.
+    public let coalesceTimeout: Duration
     private let threads: ExportThreadPool
     /// `threads` was made for this queue alone: started and shut down with it.
     private let ownsThreads: Bool
@@ -157,7 +160,7 @@ public final class SendingQueue: SpanConsumer, Sendable {
     /// its own with a thread per consumer.
     public init(
         exporter: any SpanExporter, config: SendingQueueConfig, retry: RetryPolicy, logger: Logger,
-        persistence: QueuePersistence? = nil, coalesceSpans: Int = 0, threads: ExportThreadPool? = nil
+        persistence: QueuePersistence? = nil, coalesceSpans: Int = 0, coalesceTimeout: Duration = .zero, threads: ExportThreadPool? = nil
     ) {
         self.currentExporter = Mutex(exporter)
         self.config = config
@@ -167,11 +170,13 @@ public final class SendingQueue: SpanConsumer, Sendable {
         self.logger = logger
         self.persistence = persistence
         self.coalesceSpans = coalesceSpans
+        self.coalesceTimeout = coalesceTimeout
         self.threads = threads ?? ExportThreadPool()
         self.ownsThreads = threads == nil
         diskFullRefusals = Counter(label: "tracegate_persistent_queue_refused_total", dimensions: [("exporter", exporter.id)])
         diskBytesGauge = Gauge(label: "tracegate_persistent_queue_bytes", dimensions: [("exporter", exporter.id)])
-        var machine = Machine(capacity: config.queueSize, coalesceSpans: coalesceSpans, retry: retry, persistent: persistence != nil)
+        var machine = Machine(
+            capacity: config.queueSize, coalesceSpans: coalesceSpans, coalesceTimeout: coalesceTimeout, retry: retry, persistent: persistence != nil)
         if let persistence { Self.replay(persistence, into: &machine, logger: logger) }
         state = Mutex(State(machine: machine))
         if let persistence {
@@ -244,8 +249,9 @@ public final class SendingQueue: SpanConsumer, Sendable {
     public func consume(_ batch: SpanBatch) {
         guard batch.spanCount > 0 else { return }
         guard let persistence, let writer else {
-            let woken = state.withLock { s in s.take(s.machine.enqueue(batch, acceptedAt: .now)) }
+            let (woken, timer) = state.withLock { s in (s.take(s.machine.enqueue(batch, acceptedAt: .now)), s.machine.timerToSet()) }
             for consumer in woken { consumer.resume(returning: nil) }
+            setTimer(timer)
             return
         }
         let offer = WriteReceipt.current
@@ -266,20 +272,22 @@ public final class SendingQueue: SpanConsumer, Sendable {
         var failure: String? = nil
         var kept = 0
         if case .failure(let error) = outcome { failure = error.description }
-        let (woken, observers, diskBytes) = state.withLock { s in
+        let now = ContinuousClock.now
+        let (woken, timer, observers, diskBytes) = state.withLock { s in
             var wake: [Machine.ConsumerID] = []
             var moved = false
             switch outcome {
             case .success(let sequences):
                 for (submission, sequence) in zip(group, sequences) {
-                    wake += s.machine.logWritten(submission.batch, ticket: submission.ticket, sequence: sequence)
+                    wake += s.machine.logWritten(submission.batch, ticket: submission.ticket, sequence: sequence, now: now)
                 }
             case .failure:
                 for submission in group {
                     // Acknowledged: its client was answered before this write
                     // (a processor held the spans): kept, in memory only.
                     // Otherwise its client gets the error and retries.
-                    let outcome = s.machine.logWriteFailed(submission.batch, ticket: submission.ticket, acknowledged: submission.acknowledged)
+                    let outcome = s.machine.logWriteFailed(
+                        submission.batch, ticket: submission.ticket, acknowledged: submission.acknowledged, now: now)
                     wake += outcome.wake
                     if outcome.watermarkMoved { moved = true }
                     if submission.acknowledged { kept += submission.batch.spanCount }
@@ -287,9 +295,10 @@ public final class SendingQueue: SpanConsumer, Sendable {
                 s.machine.countFailedWrite()
             }
             s.machine.recordDiskBytes(persistence.log.diskBytes)
-            return (s.take(wake), moved ? s.watermarkObservers : [], s.machine.stats.diskBytes)
+            return (s.take(wake), s.machine.timerToSet(), moved ? s.watermarkObservers : [], s.machine.stats.diskBytes)
         }
         for consumer in woken { consumer.resume(returning: nil) }
+        setTimer(timer)
         diskBytesGauge.record(diskBytes)
         if let failure {
             logger.error(
@@ -298,6 +307,22 @@ public final class SendingQueue: SpanConsumer, Sendable {
         }
         for submission in group { submission.receipt.settle(failure: failure) }
         for observer in observers { observer() }
+    }
+
+    /// Wakes a consumer at `due`, when the batches waiting for more spans
+    /// are due (`coalesceTimeout`).
+    private func setTimer(_ due: ContinuousClock.Instant?) {
+        guard let due else { return }
+        Task.detached(executorPreference: ConsumerExecutor.shared) { [weak self] in
+            try? await Task.sleep(until: due, clock: .continuous)
+            self?.timerFired()
+        }
+    }
+
+    private func timerFired() {
+        let (woken, timer) = state.withLock { s in (s.take(s.machine.timerFired(now: .now)), s.machine.timerToSet()) }
+        for consumer in woken { consumer.resume(returning: nil) }
+        setTimer(timer)
     }
 
     /// When the oldest acknowledged span this queue has not finished with
@@ -347,7 +372,7 @@ public final class SendingQueue: SpanConsumer, Sendable {
     /// returns when they are done or at `deadline`, when retries are abandoned
     /// and whatever is left is logged as lost.
     public func shutdown(deadline: ContinuousClock.Instant) async {
-        let woken = state.withLock { s in s.take(s.machine.beginDrain(deadline: deadline)) }
+        let woken = state.withLock { s in s.take(s.machine.beginDrain(deadline: deadline, now: .now)) }
         for consumer in woken { consumer.resume(returning: nil) }
         // Writes what it holds, then ends; the consumers drain those too.
         writer?.stop()
@@ -407,11 +432,12 @@ public final class SendingQueue: SpanConsumer, Sendable {
             // Asked and, on `.wait`, registered under one lock: a batch
             // queued in between finds the continuation to resume.
             let action = await withCheckedContinuation { (continuation: CheckedContinuation<Machine.ConsumerAction?, Never>) in
-                let action = state.withLock { s in
+                let (action, timer) = state.withLock { s in
                     let action = s.machine.nextExport(for: id, now: .now)
                     if case .wait = action { s.waiting[id] = continuation }
-                    return action
+                    return (action, s.machine.timerToSet())
                 }
+                setTimer(timer)
                 if case .wait = action { return }
                 continuation.resume(returning: action)
             }

@@ -104,6 +104,8 @@ public struct SendingQueueStateMachine: Sendable {
         var batch: SpanBatch
         var sequences: [UInt64]
         var tickets: [UnstoredBacklog.Ticket]
+        /// When it was queued; nil for what the log recovered at open.
+        var queuedAt: Instant? = nil
     }
 
     /// `queue_size`.
@@ -111,6 +113,11 @@ public struct SendingQueueStateMachine: Sendable {
     /// Spans a consumer merges from queued batches into one export; 0
     /// exports batches as they were queued.
     public let coalesceSpans: Int
+    /// How long queued batches of fewer than `coalesceSpans` spans wait for
+    /// more before they are exported anyway (the hoisted batch processor's
+    /// `timeout`); zero exports whatever is queued as soon as a consumer is
+    /// free.
+    public let coalesceTimeout: Duration
     public let retry: RetryPolicy
     /// Spans of an abandoned export stay in the log (see `Abandonment`).
     public let persistent: Bool
@@ -132,10 +139,16 @@ public struct SendingQueueStateMachine: Sendable {
     /// The smallest reservation refused for lack of room since the last one
     /// that succeeded (nil when the last one succeeded).
     private var refusedSince: Int?
+    /// The instant a timer is set for (`timerToSet`), until it fires.
+    private var timerSetFor: Instant?
 
-    public init(capacity: Int, coalesceSpans: Int = 0, retry: RetryPolicy, persistent: Bool = false, abandonGrace: Duration = .seconds(1)) {
+    public init(
+        capacity: Int, coalesceSpans: Int = 0, coalesceTimeout: Duration = .zero, retry: RetryPolicy, persistent: Bool = false,
+        abandonGrace: Duration = .seconds(1)
+    ) {
         self.capacity = capacity
         self.coalesceSpans = coalesceSpans
+        self.coalesceTimeout = coalesceTimeout
         self.retry = retry
         self.persistent = persistent
         self.abandonGrace = abandonGrace
@@ -195,9 +208,9 @@ public struct SendingQueueStateMachine: Sendable {
     /// returns the consumers to wake.
     public mutating func enqueue(_ batch: SpanBatch, acceptedAt: Instant) -> [ConsumerID] {
         let ticket = backlog.admit(acceptedAt: acceptedAt)
-        entries.append(Entry(batch: batch, sequences: [], tickets: [ticket]))
+        entries.append(Entry(batch: batch, sequences: [], tickets: [ticket], queuedAt: acceptedAt))
         stats.queuedSpans += batch.spanCount
-        return wakeups()
+        return wakeups(now: acceptedAt)
     }
 
     /// A batch accepted at `acceptedAt` goes to the log's writer first; it
@@ -208,13 +221,13 @@ public struct SendingQueueStateMachine: Sendable {
         return backlog.admit(acceptedAt: acceptedAt)
     }
 
-    /// A record submitted with `ticket` is in the log as `sequence`.
-    /// Returns the consumers to wake.
-    public mutating func logWritten(_ batch: SpanBatch, ticket: UnstoredBacklog.Ticket, sequence: UInt64) -> [ConsumerID] {
+    /// A record submitted with `ticket` is in the log as `sequence` at
+    /// `now`. Returns the consumers to wake.
+    public mutating func logWritten(_ batch: SpanBatch, ticket: UnstoredBacklog.Ticket, sequence: UInt64, now: Instant) -> [ConsumerID] {
         unwritten -= 1
-        entries.append(Entry(batch: batch, sequences: [sequence], tickets: [ticket]))
+        entries.append(Entry(batch: batch, sequences: [sequence], tickets: [ticket], queuedAt: now))
         stats.queuedSpans += batch.spanCount
-        return wakeups()
+        return wakeups(now: now)
     }
 
     /// A record submitted with `ticket` could not be written. `acknowledged`:
@@ -222,17 +235,19 @@ public struct SendingQueueStateMachine: Sendable {
     /// spans), so they are kept in memory only; otherwise the client gets
     /// the error and retries, and nothing is held. Returns the consumers to
     /// wake, and whether the backlog's watermark moved.
-    public mutating func logWriteFailed(_ batch: SpanBatch, ticket: UnstoredBacklog.Ticket, acknowledged: Bool) -> (wake: [ConsumerID], watermarkMoved: Bool) {
+    public mutating func logWriteFailed(
+        _ batch: SpanBatch, ticket: UnstoredBacklog.Ticket, acknowledged: Bool, now: Instant
+    ) -> (wake: [ConsumerID], watermarkMoved: Bool) {
         unwritten -= 1
         var moved = false
         if acknowledged {
-            entries.append(Entry(batch: batch, sequences: [], tickets: [ticket]))
+            entries.append(Entry(batch: batch, sequences: [], tickets: [ticket], queuedAt: now))
             stats.queuedSpans += batch.spanCount
         } else {
             stats.reservedSpans -= batch.spanCount
             moved = backlog.finish(ticket)
         }
-        return (wakeups(), moved)
+        return (wakeups(now: now), moved)
     }
 
     /// One group of records failed to write.
@@ -243,14 +258,47 @@ public struct SendingQueueStateMachine: Sendable {
 
     /// The waiting consumers that have something to do now: every one when
     /// a drain has nothing left to wait for (each takes work or ends), else
-    /// one for the batch just queued.
-    private mutating func wakeups() -> [ConsumerID] {
+    /// one when the queued batches are due (`isDue`).
+    private mutating func wakeups(now: Instant) -> [ConsumerID] {
         guard !idle.isEmpty else { return [] }
         if closing && unwritten == 0 {
             defer { idle = [] }
             return idle
         }
-        return head < entries.count ? [idle.removeFirst()] : []
+        return isDue(now: now) ? [idle.removeFirst()] : []
+    }
+
+    /// Whether what is queued is to be exported now: always, unless the queue
+    /// coalesces with a timeout (`coalesceTimeout`); then when it fills an
+    /// export, when the oldest batch has waited `coalesceTimeout`, or when
+    /// the queue is closing. (This is the batch processor's rule, applied
+    /// behind the log instead of in memory in front of it.)
+    private func isDue(now: Instant) -> Bool {
+        guard head < entries.count else { return false }
+        guard coalesceSpans > 0, coalesceTimeout > .zero, !closing, stats.queuedSpans < coalesceSpans else { return true }
+        guard let queuedAt = entries[head].queuedAt else { return true }
+        return now >= queuedAt + coalesceTimeout
+    }
+
+    /// When queued batches are waiting for more (`isDue` is false) and no
+    /// timer is set for their due time yet: the instant to call `timerFired`
+    /// at. Call after every method that may queue or leave batches waiting;
+    /// nil when no new timer is needed.
+    public mutating func timerToSet() -> Instant? {
+        guard head < entries.count, coalesceSpans > 0, coalesceTimeout > .zero, !closing,
+            stats.queuedSpans < coalesceSpans, let queuedAt = entries[head].queuedAt
+        else { return nil }
+        let due = queuedAt + coalesceTimeout
+        if let set = timerSetFor, set <= due { return nil }
+        timerSetFor = due
+        return due
+    }
+
+    /// A timer set by `timerToSet` fired at `now`. Returns the consumers to
+    /// wake; call `timerToSet` again afterwards.
+    public mutating func timerFired(now: Instant) -> [ConsumerID] {
+        if let set = timerSetFor, set <= now { timerSetFor = nil }
+        return wakeups(now: now)
     }
 
     // MARK: Consumers
@@ -264,9 +312,9 @@ public struct SendingQueueStateMachine: Sendable {
     public var runningConsumers: Int { liveConsumers }
 
     /// What consumer `id` does next: takes the oldest queued batches (merged
-    /// up to `coalesceSpans`), waits, or ends.
+    /// up to `coalesceSpans`) when they are due, waits, or ends.
     public mutating func nextExport(for id: ConsumerID, now: Instant) -> ConsumerAction {
-        if head == entries.count && (!closing || unwritten > 0) {
+        if !isDue(now: now) && (!closing || unwritten > 0) {
             idle.append(id)
             return .wait
         }
@@ -359,9 +407,9 @@ public struct SendingQueueStateMachine: Sendable {
     /// Shutdown begins: reservations are refused from now on, consumers
     /// export what is queued (and what the log's writer still writes) until
     /// `deadline`. Returns the waiting consumers that can end at once.
-    public mutating func beginDrain(deadline: Instant) -> [ConsumerID] {
+    public mutating func beginDrain(deadline: Instant, now: Instant) -> [ConsumerID] {
         if phase == .running { phase = .draining(deadline: deadline) }
-        return wakeups()
+        return wakeups(now: now)
     }
 
     /// Where the drain stands at `now`; call after `beginDrain`, and again

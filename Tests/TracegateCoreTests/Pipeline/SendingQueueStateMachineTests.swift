@@ -77,7 +77,7 @@ import Testing
 
     @Test func closingRefusesReservations() {
         var m = machine()
-        _ = m.beginDrain(deadline: t0 + .seconds(5))
+        _ = m.beginDrain(deadline: t0 + .seconds(5), now: t0)
         #expect(m.reserve(1) == .refused)
         #expect(m.fullness() == .refused)
     }
@@ -115,6 +115,54 @@ import Testing
         #expect(m.stats.queuedSpans == 2)
     }
 
+    @Test func withATimeoutSmallBatchesWaitForMoreUntilTheOldestIsDue() {
+        var m = Machine(capacity: 100, coalesceSpans: 10, coalesceTimeout: .milliseconds(200), retry: exactRetry, persistent: true)
+        m.start(consumers: 1)
+        guard case .wait = m.nextExport(for: 0, now: t0) else { return }
+        let first = m.submitToLog(acceptedAt: t0)
+        #expect(m.logWritten(batch(4), ticket: first, sequence: 1, now: t0) == [])  // 4 of 10: not due
+        #expect(m.timerToSet() == t0 + .milliseconds(200))
+        #expect(m.timerToSet() == nil)  // set already
+        let second = m.submitToLog(acceptedAt: t0 + .milliseconds(50))
+        #expect(m.logWritten(batch(3), ticket: second, sequence: 2, now: t0 + .milliseconds(50)) == [])
+        #expect(m.timerToSet() == nil)  // the oldest batch's timer covers it
+        #expect(m.timerFired(now: t0 + .milliseconds(199)) == [])  // early: nothing is due
+        #expect(m.timerFired(now: t0 + .milliseconds(200)) == [0])
+        let export = take(&m, at: t0 + .milliseconds(200))
+        #expect(export?.sequences == [1, 2])
+        #expect(m.timerToSet() == nil)  // nothing left waiting
+    }
+
+    @Test func withATimeoutAFullExportIsDueAtOnce() {
+        var m = Machine(capacity: 100, coalesceSpans: 10, coalesceTimeout: .milliseconds(200), retry: exactRetry)
+        m.start(consumers: 1)
+        guard case .wait = m.nextExport(for: 0, now: t0) else { return }
+        #expect(m.enqueue(batch(6), acceptedAt: t0) == [])
+        guard case .wait = m.nextExport(for: 0, now: t0 + .milliseconds(10)) else {
+            Issue.record("6 of 10 spans, 10 ms old: the consumer waits")
+            return
+        }
+        #expect(m.enqueue(batch(4), acceptedAt: t0 + .milliseconds(20)) == [0])  // 10 of 10
+        #expect(take(&m, at: t0 + .milliseconds(20))?.spanCount == 10)
+    }
+
+    @Test func withATimeoutADrainExportsWhatWaitsAtOnce() {
+        var m = Machine(capacity: 100, coalesceSpans: 10, coalesceTimeout: .seconds(5), retry: exactRetry)
+        m.start(consumers: 1)
+        guard case .wait = m.nextExport(for: 0, now: t0) else { return }
+        #expect(m.enqueue(batch(2), acceptedAt: t0) == [])
+        #expect(m.beginDrain(deadline: t0 + .seconds(1), now: t0) == [0])
+        #expect(take(&m, at: t0)?.spanCount == 2)
+        #expect(m.timerToSet() == nil)
+    }
+
+    @Test func recoveredBatchesAreDueAtOnce() {
+        var m = Machine(capacity: 100, coalesceSpans: 10, coalesceTimeout: .seconds(5), retry: exactRetry, persistent: true)
+        m.recover(batch(3), sequence: 1)
+        m.start(consumers: 1)
+        #expect(take(&m, at: t0)?.sequences == [1])
+    }
+
     @Test func mergedLogRecordsAreAcknowledgedTogether() {
         var m = machine(coalesce: 100, persistent: true)
         m.start(consumers: 1)
@@ -141,10 +189,10 @@ import Testing
             Issue.record("nothing is queued before its record is written")
             return
         }
-        #expect(m.logWritten(batch(3), ticket: written, sequence: 7) == [0])
-        let refused = m.logWriteFailed(batch(4), ticket: failed, acknowledged: false)
+        #expect(m.logWritten(batch(3), ticket: written, sequence: 7, now: t0) == [0])
+        let refused = m.logWriteFailed(batch(4), ticket: failed, acknowledged: false, now: t0)
         #expect(!refused.watermarkMoved)  // the written batch is older and waits
-        _ = m.logWriteFailed(batch(3), ticket: held, acknowledged: true)
+        _ = m.logWriteFailed(batch(3), ticket: held, acknowledged: true, now: t0)
         m.countFailedWrite()
         #expect(m.stats.reservedSpans == 6)  // the refused request's 4 are free
         #expect(m.stats.queuedSpans == 6)
@@ -247,7 +295,7 @@ import Testing
         let export = take(&m, consumer: 0, at: t0)!
         guard case .wait = m.nextExport(for: 1, now: t0) else { return }  // nothing left for 1
         let deadline = t0 + .seconds(10)
-        #expect(m.beginDrain(deadline: deadline) == [1])  // nothing for it: woken to end
+        #expect(m.beginDrain(deadline: deadline, now: t0) == [1])  // nothing for it: woken to end
         #expect(m.drainStep(now: t0) == .wait(until: deadline))
         guard case .finish(last: false) = m.nextExport(for: 1, now: t0) else {
             Issue.record("an idle consumer ends once the queue is closing")
@@ -268,12 +316,12 @@ import Testing
         var m = machine(persistent: true)
         m.start(consumers: 1)
         let ticket = m.submitToLog(acceptedAt: t0)
-        _ = m.beginDrain(deadline: t0 + .seconds(10))
+        _ = m.beginDrain(deadline: t0 + .seconds(10), now: t0)
         guard case .wait = m.nextExport(for: 0, now: t0) else {
             Issue.record("a consumer waits for the writes the log's writer still holds")
             return
         }
-        #expect(m.logWritten(batch(2), ticket: ticket, sequence: 1) == [0])
+        #expect(m.logWritten(batch(2), ticket: ticket, sequence: 1, now: t0) == [0])
         #expect(take(&m, at: t0)?.spanCount == 2)
     }
 
@@ -287,7 +335,7 @@ import Testing
         let blocked = take(&m, consumer: 1, at: t0)!  // inside the exporter, never returns
         guard case .retry(let waiting, _, _) = fail(&m, retrying, at: t0) else { return }
         let deadline = t0 + .seconds(2)
-        _ = m.beginDrain(deadline: deadline)
+        _ = m.beginDrain(deadline: deadline, now: t0)
         #expect(m.drainStep(now: t0 + .seconds(1)) == .wait(until: deadline))
         #expect(m.drainStep(now: deadline) == .abandon(lostSpans: 8, wake: []))
         #expect(m.reserve(1) == .refused)
@@ -309,7 +357,7 @@ import Testing
         m.start(consumers: 1)
         m.recover(batch(4), sequence: 1)
         let export = take(&m, at: t0)!
-        _ = m.beginDrain(deadline: t0)
+        _ = m.beginDrain(deadline: t0, now: t0)
         _ = m.drainStep(now: t0)
         guard case .abandon(_, .keptInLog) = fail(&m, export, at: t0) else {
             Issue.record("after the deadline a failed export is not retried")
@@ -323,7 +371,7 @@ import Testing
         var m = machine()
         m.start(consumers: 1)
         _ = m.enqueue(batch(2), acceptedAt: t0)
-        _ = m.beginDrain(deadline: t0)
+        _ = m.beginDrain(deadline: t0, now: t0)
         #expect(m.drainStep(now: t0) == .abandon(lostSpans: 0, wake: []))
         guard case .finish(last: true) = m.nextExport(for: 0, now: t0) else {
             Issue.record("an abandoned queue hands out nothing more")
@@ -334,7 +382,7 @@ import Testing
 
     @Test func aQueueNeverStartedFinishesItsDrainAtOnce() {
         var m = machine()
-        _ = m.beginDrain(deadline: t0 + .seconds(60))
+        _ = m.beginDrain(deadline: t0 + .seconds(60), now: t0)
         #expect(m.drainStep(now: t0) == .abandon(lostSpans: 0, wake: []))
         #expect(m.drainStep(now: t0) == .finished(lostSpans: 0))
     }
@@ -343,7 +391,7 @@ import Testing
         var m = machine(persistent: true)
         m.start(consumers: 1)
         _ = m.submitToLog(acceptedAt: t0)  // never written before the deadline
-        _ = m.beginDrain(deadline: t0 + .seconds(1))
+        _ = m.beginDrain(deadline: t0 + .seconds(1), now: t0)
         guard case .wait = m.nextExport(for: 0, now: t0) else { return }
         #expect(m.drainStep(now: t0 + .seconds(1)) == .abandon(lostSpans: 0, wake: [0]))
     }
