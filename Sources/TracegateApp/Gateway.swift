@@ -57,6 +57,7 @@ public enum Gateway {
                 ReadinessProbe(sinks: { runtime.current.withLock { $0.sinks } }, readiness: readiness),
                 GatewayService(runtime: runtime, reloadRequests: reloadRequests, configFile: configFile),
                 ReadinessMarker(readiness: readiness),
+                IdleRelease(logger: logger),
             ]
         let group = ServiceGroup(
             configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -375,11 +375,16 @@ extension TracegateBench {
         @Option(help: "A configuration whose OTLP/HTTP endpoint is --port.") var config: String
         @Option(help: "The OTLP/HTTP port of that configuration.") var port: Int
         @Option(help: "Runs to take the median of.") var runs = 5
+        @Option(help: "An OTLP/HTTP protobuf request sent --traffic-requests times after the last run's idle measurement.")
+        var trafficFixture = "Tests/Fixtures/many_spans.binpb"
+        @Option(help: "Requests of --traffic-fixture before the idle-after-traffic measurement (0: none).") var trafficRequests = 20
+        @Option(help: "Seconds without requests before RSS is measured again after the traffic.") var quietSeconds = 12.0
 
         func run() async throws {
             var startups: [Double] = []
             var rss: [Int] = []
-            for _ in 0..<runs {
+            var afterTraffic: (peak: Int, idle: Int)? = nil
+            for run in 0..<runs {
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: binary)
                 process.arguments = ["run", "--config", config]
@@ -396,13 +401,32 @@ extension TracegateBench {
                 startups.append((clock.now - start).timeInterval * 1000)
                 try await Task.sleep(for: .seconds(1))
                 rss.append(residentKiB(pid: process.processIdentifier))
+                // The last run also takes some traffic, then stays quiet: what
+                // an idle gateway holds once it has served requests.
+                if run == runs - 1 && trafficRequests > 0 {
+                    let body = Array(try Data(contentsOf: URL(fileURLWithPath: trafficFixture)))
+                    let connection = try BlockingHTTPConnection(host: "127.0.0.1", port: port, path: "/v1/traces", contentType: "application/x-protobuf")
+                    for _ in 0..<trafficRequests { _ = try connection.post(body) }
+                    let peak = residentKiB(pid: process.processIdentifier)
+                    try await Task.sleep(for: .seconds(quietSeconds))
+                    afterTraffic = (peak, residentKiB(pid: process.processIdentifier))
+                }
             }
             startups.sort()
             rss.sort()
             let medianStart = startups[startups.count / 2]
             let medianRSS = Double(rss[rss.count / 2]) / 1024
             note(String(format: "start-up to first answered request: median %.1f ms (%d runs); idle RSS: median %.1f MiB", medianStart, runs, medianRSS))
-            emit(["scenario": "footprint", "startup_ms": medianStart, "idle_rss_mib": medianRSS, "runs": runs])
+            var result: [String: Any] = ["scenario": "footprint", "startup_ms": medianStart, "idle_rss_mib": medianRSS, "runs": runs]
+            if let afterTraffic {
+                note(String(format: "after %d requests: RSS %.1f MiB; %.0f s later: %.1f MiB", trafficRequests,
+                            Double(afterTraffic.peak) / 1024, quietSeconds, Double(afterTraffic.idle) / 1024))
+                result["traffic_requests"] = trafficRequests
+                result["quiet_s"] = quietSeconds
+                result["rss_after_traffic_mib"] = Double(afterTraffic.peak) / 1024
+                result["idle_rss_after_traffic_mib"] = Double(afterTraffic.idle) / 1024
+            }
+            emit(result)
         }
 
         func acceptsRequests(port: Int) async -> Bool {

@@ -135,3 +135,19 @@ def test_sighup_rereads_an_unchanged_file_and_keeps_running(db, gateway):
     assert gw.post(body).status_code == 200
     db.wait_for_spans(5)
     assert gw.stop() == 0, gw.log_tail()
+
+
+def test_program_pages_run_once_at_start_up_are_released_and_requests_still_work(gateway):
+    # IdleRelease: half a second after the start the gateway unmaps the
+    # never-written pages of its read-only file mappings (start-up's code
+    # among them); they come back from the page cache when used again.
+    gw = gateway.start(gateway_config(None, log_level="debug"))
+    gw.wait_for_log("released unused program pages")
+    assert "reason=start-up done" in gw.log_text(), gw.log_tail()
+    released = int(re.search(r"kib=(\d+)", gw.log_text()).group(1))
+    assert released > 1024, gw.log_tail()
+    body, _ = request_with_spans(50)
+    for _ in range(20):
+        assert gw.post(body).status_code == 200
+    assert gw.running
+    assert gw.stop() == 0, gw.log_tail()

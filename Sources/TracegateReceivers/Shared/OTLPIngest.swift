@@ -59,6 +59,7 @@ struct OTLPIngest: Sendable {
         _ body: ByteBuffer, gzip: Bool, encoding: Encoding, stamp: ResourceStamp, on loop: any EventLoop,
         answer: @escaping (Outcome) -> Void
     ) {
+        RequestActivity.noteRequest()
         var decoded: DecodedRequest
         // The body as it came can be a persistent queue's record when it
         // decodes into exactly the batch offered (nil: the queue encodes it).
