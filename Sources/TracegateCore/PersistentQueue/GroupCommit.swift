@@ -118,8 +118,11 @@ public final class GroupCommitWriter<Item>: @unchecked Sendable {
     public func submit(_ record: [UInt8], _ item: Item) {
         condition.lock()
         let submitted = schedule.submit((record, item))
-        if submitted == .wakeWriter { condition.signal() }
         condition.unlock()
+        // Signalled after unlocking: a writer woken while the lock is still
+        // held would block on it at once and need a second wake-up. None is
+        // lost: the writer decides to wait and waits under the lock.
+        if submitted == .wakeWriter { condition.signal() }
         if submitted == .writeYourself { write([(record, item)]) }
     }
 
