@@ -8,60 +8,46 @@
 
 #if defined(__x86_64__)
 #include <nmmintrin.h>
-
-__attribute__((target("sse4.2")))
-static uint32_t crc32c_instruction(uint32_t crc, const unsigned char *p, size_t n) {
-    uint64_t c = crc;
-    while (n >= 8) {
-        uint64_t word;
-        memcpy(&word, p, 8);
-        c = _mm_crc32_u64(c, word);
-        p += 8;
-        n -= 8;
-    }
-    uint32_t c32 = (uint32_t)c;
-    while (n > 0) {
-        c32 = _mm_crc32_u8(c32, *p++);
-        n--;
-    }
-    return c32;
-}
-
-int tg_crc32c_available(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("sse4.2");
-}
-
+#define TG_CRC_TARGET __attribute__((target("sse4.2")))
+#define TG_CRC_STEP8(crc, word) ((uint32_t)_mm_crc32_u64((crc), (word)))
+#define TG_CRC_STEP1(crc, byte) _mm_crc32_u8((crc), (byte))
+#define TG_CRC_AVAILABLE() (__builtin_cpu_init(), __builtin_cpu_supports("sse4.2"))
 #elif defined(__aarch64__) && defined(__ARM_FEATURE_CRC32)
 #include <arm_acle.h>
+#define TG_CRC_TARGET
+#define TG_CRC_STEP8(crc, word) __crc32cd((crc), (word))
+#define TG_CRC_STEP1(crc, byte) __crc32cb((crc), (byte))
+#define TG_CRC_AVAILABLE() 1
+#endif
 
+#if defined(TG_CRC_STEP8)
+TG_CRC_TARGET
 static uint32_t crc32c_instruction(uint32_t crc, const unsigned char *p, size_t n) {
     while (n >= 8) {
         uint64_t word;
         memcpy(&word, p, 8);
-        crc = __crc32cd(crc, word);
+        crc = TG_CRC_STEP8(crc, word);
         p += 8;
         n -= 8;
     }
     while (n > 0) {
-        crc = __crc32cb(crc, *p++);
+        crc = TG_CRC_STEP1(crc, *p++);
         n--;
     }
     return crc;
 }
 
-int tg_crc32c_available(void) { return 1; }
-
-#else
-static uint32_t crc32c_instruction(uint32_t crc, const unsigned char *p, size_t n) {
-    (void)p;
-    (void)n;
-    return crc;
-}
-
-int tg_crc32c_available(void) { return 0; }
-#endif
+int tg_crc32c_available(void) { return TG_CRC_AVAILABLE(); }
 
 uint32_t tg_crc32c(const void *bytes, size_t count) {
     return ~crc32c_instruction(0xFFFFFFFFu, (const unsigned char *)bytes, count);
 }
+#else
+int tg_crc32c_available(void) { return 0; }
+
+uint32_t tg_crc32c(const void *bytes, size_t count) {
+    (void)bytes;
+    (void)count;
+    return 0;
+}
+#endif

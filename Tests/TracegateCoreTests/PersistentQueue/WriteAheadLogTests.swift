@@ -109,6 +109,13 @@ private func payload(_ n: Int, size: Int = 100) -> [UInt8] { (0..<size).map { UI
         #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
     }
 
+    #if arch(x86_64)
+    @Test func x86ProcessorsOfTheseYearsChecksumWithTheirInstruction() {
+        // SSE 4.2 (2008 on): the checks below then test the instruction path.
+        #expect(CRC32C.hasInstruction)
+    }
+    #endif
+
     @Test func checksumOfEveryLengthAndAlignmentMatchesTheBitwiseDefinition() {
         // The processor's instruction (where there is one) and the
         // slicing-by-8 tables against CRC-32C computed one bit at a time.
