@@ -13,10 +13,8 @@ import TracegateProcessors
 /// Released pages stay in the page cache; the next request maps what it
 /// needs again with minor faults (about a millisecond in all, once).
 ///
-/// When: once shortly after the start (start-up's code is not needed again),
-/// then after each quiet period of `afterRequests` following requests (a
-/// gateway that is busy now and then keeps its request path mapped in
-/// between). Nothing happens while requests keep coming.
+/// When: see `IdleReleaseSchedule`. Nothing happens while requests keep
+/// coming.
 struct IdleRelease: Service {
     /// When the first release comes, counted from the start.
     var afterStart: Duration = .milliseconds(500)
@@ -27,41 +25,61 @@ struct IdleRelease: Service {
     let logger: Logger
 
     func run() async throws {
-        var wait = afterStart
-        var seen = RequestActivity.count
-        var quietSince = ContinuousClock.now
-        // Nothing is released until the first check, which releases once.
-        var pending = true
-        var first = true
+        let clock = ContinuousClock()
+        var schedule = IdleReleaseSchedule(afterRequests: afterRequests)
+        var pause = afterStart
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let pause = wait
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
+            let wait = pause
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
             guard !Task.isShuttingDownGracefully && !Task.isCancelled else { return }
-            wait = interval
-            let count = RequestActivity.count
-            if first {
-                first = false
-                release(reason: "start-up done")
-                seen = count
-                quietSince = .now
-                pending = false
-                continue
-            }
-            if count != seen {
-                seen = count
-                quietSince = .now
-                pending = true
-            } else if pending && ContinuousClock.now - quietSince >= afterRequests {
-                release(reason: "idle")
-                pending = false
-            }
+            pause = interval
+            if let reason = schedule.check(requests: RequestActivity.count, now: clock.now) { release(reason: reason) }
         }
     }
 
-    private func release(reason: String) {
+    private func release(reason: IdleReleaseSchedule.Reason) {
         let released = ProcessMemory.releaseCleanFilePages()
         ProcessMemory.trim()
-        logger.debug(
-            "released unused program pages", metadata: ["reason": "\(reason)", "kib": "\(released / 1024)"])
+        logger.debug("released unused program pages", metadata: ["reason": "\(reason.rawValue)", "kib": "\(released / 1024)"])
+    }
+}
+
+/// When `IdleRelease` releases, as a value without a clock: once at its
+/// first check (shortly after the start: start-up's code is not needed
+/// again, whatever traffic has begun), then once after each quiet period of
+/// `afterRequests` that follows requests (a gateway busy now and then keeps
+/// its request path mapped in between).
+struct IdleReleaseSchedule {
+    enum Reason: String { case startUp = "start-up done", idle }
+
+    let afterRequests: Duration
+    private var started = false
+    private var seen = 0
+    private var quietSince: ContinuousClock.Instant?
+    /// Requests came after the last release.
+    private var owed = false
+
+    init(afterRequests: Duration) {
+        self.afterRequests = afterRequests
+    }
+
+    /// A check at `now`, when receivers have taken `requests` requests in
+    /// all: the reason to release now, or nil.
+    mutating func check(requests: Int, now: ContinuousClock.Instant) -> Reason? {
+        guard started else {
+            started = true
+            seen = requests
+            quietSince = now
+            return .startUp
+        }
+        if requests != seen {
+            seen = requests
+            quietSince = now
+            owed = true
+            return nil
+        }
+        guard owed, let quietSince, now - quietSince >= afterRequests else { return nil }
+        owed = false
+        return .idle
     }
 }
