@@ -275,9 +275,17 @@ public struct SendingQueueStateMachine: Sendable {
     /// behind the log instead of in memory in front of it.)
     private func isDue(now: Instant) -> Bool {
         guard head < entries.count else { return false }
-        guard coalesceSpans > 0, coalesceTimeout > .zero, !closing, stats.queuedSpans < coalesceSpans else { return true }
-        guard let queuedAt = entries[head].queuedAt else { return true }
-        return now >= queuedAt + coalesceTimeout
+        guard let due = waitingUntil else { return true }
+        return now >= due
+    }
+
+    /// When the queued batches become due if they are waiting for more
+    /// spans; nil when nothing is queued or they are due whatever the time.
+    private var waitingUntil: Instant? {
+        guard head < entries.count, coalesceSpans > 0, coalesceTimeout > .zero, !closing, stats.queuedSpans < coalesceSpans,
+            let queuedAt = entries[head].queuedAt
+        else { return nil }
+        return queuedAt + coalesceTimeout
     }
 
     /// When queued batches are waiting for more (`isDue` is false) and no
@@ -285,10 +293,7 @@ public struct SendingQueueStateMachine: Sendable {
     /// at. Call after every method that may queue or leave batches waiting;
     /// nil when no new timer is needed.
     public mutating func timerToSet() -> Instant? {
-        guard head < entries.count, coalesceSpans > 0, coalesceTimeout > .zero, !closing,
-            stats.queuedSpans < coalesceSpans, let queuedAt = entries[head].queuedAt
-        else { return nil }
-        let due = queuedAt + coalesceTimeout
+        guard let due = waitingUntil else { return nil }
         if let set = timerSetFor, set <= due { return nil }
         timerSetFor = due
         return due
