@@ -18,8 +18,19 @@ import Synchronization
 /// which records have been exported.
 ///
 /// Layout of `directory`:
-/// - `00000000000000000001.wal`, … segments: an 8-byte magic `TGWAL001`, then
-///   records `[length: UInt32 LE][crc32c(payload): UInt32 LE][payload]`.
+/// - `00000000000000000001.wal`, … segments: a 32-byte header (the magic
+///   `TGWAL002`; the segment's number; where its last record ends, written
+///   when appends move on to the next segment, 0 while open; the number the
+///   file had before it was reused, 0 for a new file; each UInt64 LE), then
+///   records `[length: UInt32 LE][crc32c(payload) ^ mask(segment): UInt32 LE][payload]`.
+///   Segments of the first format (`TGWAL001`: the magic alone, unmasked
+///   checksums) are still read.
+/// - `spare`: an exported segment kept to be reused as the next one. Writing
+///   over blocks a file already has needs no metadata in the flush, which
+///   makes `fdatasync` about 40 % cheaper on ext4 than appending. What the
+///   file held before is still behind the new records; the checksum mask,
+///   different for every segment number, makes those old records fail the
+///   check, so reading stops where the new records end.
 /// - `cursor`: `[segment: UInt64 LE][offset: UInt64 LE][crc32c of those 16 bytes]`,
 ///   the first record not yet exported. Rewritten in place after each export;
 ///   a torn or missing cursor replays from the oldest segment (at-least-once).
@@ -31,7 +42,9 @@ import Synchronization
 /// survive a power loss. Recovery stops reading a segment at the first record
 /// whose length or checksum is wrong (a write torn by a crash, or a damaged
 /// file), logs the file and byte offset and how much it skipped, and keeps
-/// every record before it. New records always go to a fresh segment.
+/// every record before it; where a reused segment that was never sealed
+/// ends that way, that is its end, not damage. New records always go to a
+/// fresh segment (the spare, or a new file).
 ///
 /// Thread-safe, with three locks so that the two sides never wait for each
 /// other's I/O: `tail` (the segment being written) is held by an append for
@@ -62,6 +75,8 @@ public final class WriteAheadLog: Sendable {
         var fd: Int32 = -1
         var segment: UInt64 = 0
         var offset: UInt64 = 0
+        /// Just past the last record written whole: the segment's seal.
+        var end: UInt64 = 0
     }
 
     /// What appends and acknowledgements share.
@@ -80,8 +95,13 @@ public final class WriteAheadLog: Sendable {
         var end = Position(segment: 0, offset: 0)
     }
 
-    static let magic: [UInt8] = Array("TGWAL001".utf8)
-    static let headerSize = 8
+    static let magic: [UInt8] = Array("TGWAL002".utf8)
+    static let headerSize = 32
+    /// The first format: the magic alone, checksums not masked.
+    static let magicV1: [UInt8] = Array("TGWAL001".utf8)
+    static let headerSizeV1 = 8
+    /// The file name of the exported segment kept for reuse.
+    static let spareName = "spare"
     /// Bytes in front of each record's payload: its length and checksum.
     public static let recordOverhead = 8
     /// A record longer than this is taken for a corrupt length field.
@@ -98,6 +118,8 @@ public final class WriteAheadLog: Sendable {
     private let ledger: Mutex<Ledger>
     /// The cursor file's descriptor; held while it is rewritten.
     private let cursorFile: Mutex<Int32>
+    /// Whether `spare` holds an exported segment; held across its renames.
+    private let spare: Mutex<Bool>
 
     /// What recovery skipped at open: one line per corrupt or truncated spot.
     public let recoveryProblems: [String]
@@ -131,7 +153,7 @@ public final class WriteAheadLog: Sendable {
             close(lockFD)
             throw OpenError(description: "cannot open \(directory)/cursor: \(Self.errnoText())")
         }
-        var recovery = Recovery(directory: directory, logger: logger)
+        var recovery = Recovery(directory: directory, fsync: fsync, logger: logger)
         var tail = Tail()
         do throws(OpenError) {
             try recovery.run(cursorFD: cursorFD, tail: &tail)
@@ -144,12 +166,18 @@ public final class WriteAheadLog: Sendable {
         self.lockFD = lockFD
         self.cursorFile = Mutex(cursorFD)
         self.tail = Mutex(tail)
+        self.spare = Mutex(recovery.spare)
         self.ledger = Mutex(recovery.ledger)
         self.recoveryProblems = recovery.problems
     }
 
     deinit {
-        tail.withLock { if $0.fd >= 0 { close($0.fd) } }
+        tail.withLock { t in
+            if t.fd >= 0 {
+                Self.seal(t)
+                close(t.fd)
+            }
+        }
         cursorFile.withLock { if $0 >= 0 { close($0) } }
         close(lockFD)
     }
@@ -206,8 +234,18 @@ public final class WriteAheadLog: Sendable {
             }
             let segment = tail.segment
             let first = tail.offset
+            // Each checksum masked with this segment's number (see the layout above).
+            let mask = Self.mask(segment)
+            bytes.withUnsafeMutableBytes { raw in
+                var at = 0
+                for record in records {
+                    let crc = raw.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self)
+                    raw.storeBytes(of: (UInt32(littleEndian: crc) ^ mask).littleEndian, toByteOffset: at + 4, as: UInt32.self)
+                    at += record.count
+                }
+            }
             do throws(OpenError) {
-                try writeAll(tail.fd, bytes)
+                try Self.writeAll(tail.fd, bytes, at: first, directory: directory)
                 if fsync && fdatasync(tail.fd) != 0 { throw OpenError(description: "fdatasync failed: \(Self.errnoText())") }
             } catch {
                 // Part of the group may be in the file; recovery stops there.
@@ -217,6 +255,7 @@ public final class WriteAheadLog: Sendable {
                 throw error
             }
             tail.offset += UInt64(bytes.count)
+            tail.end = tail.offset
             let end = tail.offset
             return ledger.withLock { l in
                 l.segmentSizes[segment, default: 0] += bytes.count
@@ -267,7 +306,9 @@ public final class WriteAheadLog: Sendable {
             }
             guard let moved else { return }
             writeCursor(fd, moved.cursor)
-            for segment in moved.dead { unlink(segmentPath(segment)) }
+            spare.withLock { spare in
+                for segment in moved.dead { Self.retire(directory, segment, spare: &spare) }
+            }
         }
     }
 
@@ -276,17 +317,21 @@ public final class WriteAheadLog: Sendable {
     /// Reads what the directory holds at open, before the log is shared.
     private struct Recovery {
         let directory: String
+        let fsync: Bool
         let logger: Logger
         var ledger = Ledger()
         var problems: [String] = []
+        var spare = false
 
-        init(directory: String, logger: Logger) {
+        init(directory: String, fsync: Bool, logger: Logger) {
             self.directory = directory
+            self.fsync = fsync
             self.logger = logger
         }
 
         mutating func run(cursorFD: Int32, tail: inout Tail) throws(OpenError) {
             let segments = listSegments()
+            spare = access(directory + "/" + WriteAheadLog.spareName, F_OK) == 0
             var cursor = readCursor(cursorFD) ?? Position(segment: segments.first ?? 0, offset: 0)
             if let first = segments.first, cursor.segment < first {
                 cursor = Position(segment: first, offset: 0)
@@ -294,16 +339,17 @@ public final class WriteAheadLog: Sendable {
             for segment in segments {
                 let path = WriteAheadLog.segmentPath(directory, segment)
                 if segment < cursor.segment {
-                    unlink(path)
+                    WriteAheadLog.retire(directory, segment, spare: &spare)
                     continue
                 }
                 let bytes = (try? [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))) ?? []
-                ledger.segmentSizes[segment] = bytes.count
-                ledger.diskBytes += bytes.count
-                scan(segment, bytes, from: segment == cursor.segment ? cursor.offset : 0)
+                let size = scan(segment, bytes, from: segment == cursor.segment ? cursor.offset : 0)
+                ledger.segmentSizes[segment] = size
+                ledger.diskBytes += size
             }
-            let first = try WriteAheadLog.createSegment(directory, (segments.last ?? 0) + 1)
-            tail = Tail(fd: first, segment: (segments.last ?? 0) + 1, offset: UInt64(WriteAheadLog.headerSize))
+            let number = (segments.last ?? 0) + 1
+            let first = try WriteAheadLog.openSegment(directory, number, fsync: fsync, spare: &spare)
+            tail = Tail(fd: first, segment: number, offset: UInt64(WriteAheadLog.headerSize), end: UInt64(WriteAheadLog.headerSize))
             ledger.segmentSizes[tail.segment] = WriteAheadLog.headerSize
             ledger.diskBytes += WriteAheadLog.headerSize
             ledger.end = Position(segment: tail.segment, offset: tail.offset)
@@ -311,7 +357,7 @@ public final class WriteAheadLog: Sendable {
             let live = Set(ledger.pending.map(\.start.segment))
             for segment in ledger.segmentSizes.keys.sorted() where segment < tail.segment && !live.contains(segment) {
                 ledger.diskBytes -= ledger.segmentSizes.removeValue(forKey: segment)!
-                unlink(WriteAheadLog.segmentPath(directory, segment))
+                WriteAheadLog.retire(directory, segment, spare: &spare)
             }
             if !ledger.recovered.isEmpty || !problems.isEmpty {
                 logger.info(
@@ -320,40 +366,58 @@ public final class WriteAheadLog: Sendable {
             }
         }
 
-        /// Reads the records of one segment from `offset` (the cursor, or the start).
-        private mutating func scan(_ segment: UInt64, _ bytes: [UInt8], from offset: UInt64) {
+        /// Reads the records of one segment from `offset` (the cursor, or
+        /// the start); returns the bytes the segment's records take up
+        /// (what it counts towards `max_size`).
+        private mutating func scan(_ segment: UInt64, _ bytes: [UInt8], from offset: UInt64) -> Int {
             let name = WriteAheadLog.segmentPath(directory, segment)
-            guard bytes.count >= WriteAheadLog.headerSize, Array(bytes[0..<WriteAheadLog.headerSize]) == WriteAheadLog.magic else {
+            guard let header = WriteAheadLog.Header(bytes) else {
                 skip(name, at: 0, of: bytes.count, "missing or wrong segment header")
-                return
+                return bytes.count
             }
-            var at = max(WriteAheadLog.headerSize, Int(clamping: offset))
-            if at > bytes.count {
-                skip(name, at: bytes.count, of: bytes.count, "the cursor (offset \(at)) points past the end of the segment")
-                return
+            if header.version == 2 && header.segment != segment {
+                skip(name, at: 0, of: bytes.count, "the header names segment \(header.segment)")
+                return bytes.count
             }
-            while at < bytes.count {
-                guard bytes.count - at >= 8 else {
-                    skip(name, at: at, of: bytes.count, "truncated record header")
-                    return
+            // A sealed segment ends where its seal says; bytes after it are
+            // from the file's earlier use.
+            let end = min(bytes.count, header.sealedEnd ?? bytes.count)
+            // Reused and never sealed (the segment being written when the
+            // process stopped): the first record that does not check is
+            // where its records end, not damage.
+            let endsAtFirstBadRecord = header.sealedEnd == nil && header.previousUse != 0
+            var at = max(header.size, Int(clamping: offset))
+            if at > end {
+                skip(name, at: end, of: end, "the cursor (offset \(at)) points past the end of the segment")
+                return end
+            }
+            func stop(_ reason: String) -> Int {
+                if endsAtFirstBadRecord {
+                    logger.debug("persistent queue: reused segment ends", metadata: ["file": "\(name)", "offset": "\(at)"])
+                    return at
                 }
+                skip(name, at: at, of: end, reason)
+                return end
+            }
+            while at < end {
+                guard end - at >= 8 else { return stop("truncated record header") }
                 let length = Int(WriteAheadLog.readLE(bytes, at))
-                let crc = WriteAheadLog.readLE(bytes, at + 4)
-                guard length <= WriteAheadLog.maxRecordSize, length <= bytes.count - at - 8 else {
-                    skip(name, at: at, of: bytes.count, "truncated record (length \(length), \(bytes.count - at - 8) bytes left)")
-                    return
+                let crc = WriteAheadLog.readLE(bytes, at + 4) ^ header.mask
+                guard length <= WriteAheadLog.maxRecordSize, length <= end - at - 8 else {
+                    return stop("truncated record (length \(length), \(end - at - 8) bytes left)")
                 }
                 let payload = Array(bytes[(at + 8)..<(at + 8 + length)])
-                guard CRC32C.checksum(payload) == crc else {
-                    skip(name, at: at, of: bytes.count, "checksum mismatch")
-                    return
-                }
+                guard CRC32C.checksum(payload) == crc else { return stop("checksum mismatch") }
                 let sequence = ledger.nextSequence
                 ledger.nextSequence += 1
                 ledger.pending.append((sequence, Position(segment: segment, offset: UInt64(at))))
                 ledger.recovered.append(Record(sequence: sequence, payload: payload))
                 at += 8 + length
             }
+            if let sealed = header.sealedEnd, sealed > bytes.count {
+                skip(name, at: bytes.count, of: sealed, "the segment ends before its seal at byte \(sealed)")
+            }
+            return end
         }
 
         private mutating func skip(_ file: String, at offset: Int, of size: Int, _ reason: String) {
@@ -391,11 +455,58 @@ public final class WriteAheadLog: Sendable {
 
     // MARK: - Files
 
-    /// Moves appends to a new segment (the tail lock is held).
+    /// A segment's header, either format.
+    struct Header {
+        var version: Int
+        var size: Int
+        var segment: UInt64
+        /// Where the last record ends, once appends moved on; nil while open.
+        var sealedEnd: Int?
+        /// The number the file had before it was reused; 0 for a new file.
+        var previousUse: UInt64
+        /// What each record's checksum is masked with.
+        var mask: UInt32
+
+        init?(_ bytes: [UInt8]) {
+            if bytes.count >= WriteAheadLog.headerSizeV1 && Array(bytes[0..<8]) == WriteAheadLog.magicV1 {
+                self = Header(version: 1, size: WriteAheadLog.headerSizeV1, segment: 0, sealedEnd: nil, previousUse: 0, mask: 0)
+                return
+            }
+            guard bytes.count >= WriteAheadLog.headerSize && Array(bytes[0..<8]) == WriteAheadLog.magic else { return nil }
+            let segment = WriteAheadLog.readLE64(bytes, 8)
+            let sealed = WriteAheadLog.readLE64(bytes, 16)
+            self = Header(
+                version: 2, size: WriteAheadLog.headerSize, segment: segment,
+                sealedEnd: sealed == 0 ? nil : Int(clamping: sealed), previousUse: WriteAheadLog.readLE64(bytes, 24),
+                mask: WriteAheadLog.mask(segment))
+        }
+
+        private init(version: Int, size: Int, segment: UInt64, sealedEnd: Int?, previousUse: UInt64, mask: UInt32) {
+            self.version = version
+            self.size = size
+            self.segment = segment
+            self.sealedEnd = sealedEnd
+            self.previousUse = previousUse
+            self.mask = mask
+        }
+    }
+
+    /// What a segment's record checksums are masked with: different for
+    /// any two segment numbers less than 2^32 apart (multiplying by an odd
+    /// number is a bijection modulo 2^32).
+    static func mask(_ segment: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: segment) &* 0x9E37_79B1 }
+
+    /// Moves appends to a new segment (the tail lock is held), sealing the
+    /// one they leave.
     private func startSegment(_ number: UInt64, _ tail: inout Tail) throws(OpenError) {
-        let fd = try Self.createSegment(directory, number)
-        if tail.fd >= 0 { close(tail.fd) }
-        tail = Tail(fd: fd, segment: number, offset: UInt64(Self.headerSize))
+        let fd = try spare.withLock { (spare: inout Bool) throws(OpenError) -> Int32 in
+            try Self.openSegment(directory, number, fsync: fsync, spare: &spare)
+        }
+        if tail.fd >= 0 {
+            Self.seal(tail)
+            close(tail.fd)
+        }
+        tail = Tail(fd: fd, segment: number, offset: UInt64(Self.headerSize), end: UInt64(Self.headerSize))
         ledger.withLock { l in
             l.segmentSizes[number] = Self.headerSize
             l.diskBytes += Self.headerSize
@@ -403,18 +514,70 @@ public final class WriteAheadLog: Sendable {
         }
     }
 
-    /// Creates a segment file with its header; returns its descriptor.
-    private static func createSegment(_ directory: String, _ number: UInt64) throws(OpenError) -> Int32 {
+    /// Writes where a segment's records end into its header. Not flushed:
+    /// a seal lost to a power failure leaves the segment read to its first
+    /// record that does not check, as an open one.
+    private static func seal(_ tail: Tail) {
+        var end = [UInt8]()
+        appendLE64(tail.end, to: &end)
+        _ = end.withUnsafeBytes { pwrite(tail.fd, $0.baseAddress, 8, 16) }
+    }
+
+    /// Opens segment `number` for appends, reusing the spare when there is
+    /// one (`spare` says so, and its lock is held), and writes its header;
+    /// returns its descriptor. With `fsync`, the header and the file's name
+    /// are flushed before any record goes in, so a record flushed later is
+    /// never in a file that recovery would not find or would not take for
+    /// this segment.
+    private static func openSegment(_ directory: String, _ number: UInt64, fsync: Bool, spare: inout Bool) throws(OpenError) -> Int32 {
         let path = segmentPath(directory, number)
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o600)
+        var fd: Int32 = -1
+        var previousUse: UInt64 = 0
+        if spare {
+            spare = false
+            let sparePath = directory + "/" + spareName
+            if rename(sparePath, path) == 0 {
+                fd = open(path, O_RDWR | O_CLOEXEC)
+                if fd >= 0 {
+                    var old = [UInt8](repeating: 0, count: 16)
+                    let n = old.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 16, 0) }
+                    previousUse = n == 16 ? max(1, readLE64(old, 8)) : 1
+                }
+            }
+        }
+        if fd < 0 {
+            fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            previousUse = 0
+        }
         guard fd >= 0 else { throw OpenError(description: "cannot create \(path): \(errnoText())") }
+        var header = magic
+        appendLE64(number, to: &header)
+        appendLE64(0, to: &header)
+        appendLE64(previousUse, to: &header)
         do throws(OpenError) {
-            try writeAll(fd, magic, directory: directory)
+            try writeAll(fd, header, at: 0, directory: directory)
+            if fsync {
+                guard fdatasync(fd) == 0 else { throw OpenError(description: "fdatasync of \(path) failed: \(errnoText())") }
+                let dir = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                defer { if dir >= 0 { close(dir) } }
+                guard dir >= 0, syncFile(dir) == 0 else { throw OpenError(description: "fsync of \(directory) failed: \(errnoText())") }
+            }
         } catch {
             close(fd)
             throw error
         }
         return fd
+    }
+
+    /// Gets rid of an exported segment: it becomes the spare when there is
+    /// none (its lock held by the caller), or is deleted.
+    private static func retire(_ directory: String, _ segment: UInt64, spare: inout Bool) {
+        let path = segmentPath(directory, segment)
+        if !spare && rename(path, directory + "/" + spareName) == 0 {
+            spare = true
+        } else {
+            unlink(path)
+        }
     }
 
     private func writeCursor(_ fd: Int32, _ p: Position) { Self.writeCursor(fd, p, logger: logger) }
@@ -430,12 +593,10 @@ public final class WriteAheadLog: Sendable {
         if n != 20 { logger.warning("persistent queue: cannot write the cursor; exported records may be sent again after a restart", metadata: ["error": "\(errnoText())"]) }
     }
 
-    private func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(OpenError) { try Self.writeAll(fd, bytes, directory: directory) }
-
-    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], directory: String) throws(OpenError) {
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], at offset: UInt64, directory: String) throws(OpenError) {
         var done = 0
         while done < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done)) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw OpenError(description: "write to \(directory) failed: \(errnoText())")
@@ -457,7 +618,19 @@ public final class WriteAheadLog: Sendable {
         for shift in stride(from: 0, to: 32, by: 8) { out.append(UInt8(truncatingIfNeeded: v >> UInt32(shift))) }
     }
 
+    private static func appendLE64(_ v: UInt64, to out: inout [UInt8]) {
+        appendLE(UInt32(truncatingIfNeeded: v), to: &out)
+        appendLE(UInt32(truncatingIfNeeded: v >> 32), to: &out)
+    }
+
     private static func readLE(_ bytes: [UInt8], _ at: Int) -> UInt32 {
         UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
     }
+
+    private static func readLE64(_ bytes: [UInt8], _ at: Int) -> UInt64 {
+        UInt64(readLE(bytes, at)) | UInt64(readLE(bytes, at + 4)) << 32
+    }
 }
+
+/// `fsync(2)`, by a name the `fsync` settings above do not hide.
+private func syncFile(_ fd: Int32) -> Int32 { fsync(fd) }

@@ -53,13 +53,13 @@ private func payload(_ n: Int, size: Int = 100) -> [UInt8] { (0..<size).map { UI
         }
         let file = dir + "/" + segments(dir).last!
         let handle = FileHandle(forUpdatingAtPath: file)!
-        // header 8 + 2 full records of 108 bytes + half of the third
-        handle.truncateFile(atOffset: UInt64(8 + 2 * 108 + 50))
+        // header 32 + 2 full records of 108 bytes + half of the third
+        handle.truncateFile(atOffset: UInt64(32 + 2 * 108 + 50))
         handle.closeFile()
         let reopened = try WriteAheadLog(directory: dir, maxSize: 1 << 20, fsync: false, logger: quietLogger)
         #expect(reopened.takeRecovered().map(\.payload) == [payload(0), payload(1)])
         #expect(reopened.recoveryProblems.count == 1)
-        #expect(reopened.recoveryProblems.first?.contains("byte offset \(8 + 2 * 108)") == true)
+        #expect(reopened.recoveryProblems.first?.contains("byte offset \(32 + 2 * 108)") == true)
     }
 
     @Test func flippedByteFailsTheChecksumAndStopsTheSegmentThere() throws {
@@ -71,12 +71,12 @@ private func payload(_ n: Int, size: Int = 100) -> [UInt8] { (0..<size).map { UI
         }
         let file = dir + "/" + segments(dir).last!
         var bytes = [UInt8](FileManager.default.contents(atPath: file)!)
-        bytes[8 + 108 + 8 + 10] ^= 0xFF  // inside the second record's payload
+        bytes[32 + 108 + 8 + 10] ^= 0xFF  // inside the second record's payload
         try Data(bytes).write(to: URL(fileURLWithPath: file))
         let reopened = try WriteAheadLog(directory: dir, maxSize: 1 << 20, fsync: false, logger: quietLogger)
         #expect(reopened.takeRecovered().map(\.payload) == [payload(0)])
         #expect(reopened.recoveryProblems.first?.contains("checksum mismatch") == true)
-        #expect(reopened.recoveryProblems.first?.contains("byte offset 116") == true)
+        #expect(reopened.recoveryProblems.first?.contains("byte offset 140") == true)
         // New records go to a fresh segment and survive the next restart.
         _ = try reopened.append(payload(9))
     }
@@ -93,6 +93,95 @@ private func payload(_ n: Int, size: Int = 100) -> [UInt8] { (0..<size).map { UI
         #expect(!log.isFull)
         #expect(segments(dir).count == 1)  // only the segment being written remains
         #expect(log.diskBytes < 1024 + 208)
+    }
+
+    @Test func anExportedSegmentIsReusedAndItsOldRecordsNeverComeBack() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let spare = dir + "/spare"
+        func inode(_ path: String) -> UInt64? { (try? FileManager.default.attributesOfItem(atPath: path))?[.systemFileNumber] as? UInt64 }
+        var reusedFile = ""
+        do {
+            let log = try WriteAheadLog(directory: dir, maxSize: 1 << 20, segmentSize: 1024, fsync: true, logger: quietLogger)
+            // Records 0…4 (208 bytes framed) fill segment 1, 5…9 segment 2, 10 starts segment 3.
+            let seqs = try (0..<11).map { try log.append(payload($0, size: 200)) }
+            #expect(segments(dir).count == 3)
+            let first = inode(dir + "/" + segments(dir)[0])
+            log.acknowledge(Array(seqs.prefix(10)))
+            // Segments 1 and 2 were exported: 1 is kept as the spare, 2 deleted.
+            #expect(inode(spare) == first)
+            #expect(segments(dir).count == 1)
+            // Fill segment 3 with smaller records; segment 4 reuses the spare's file.
+            var n = 0
+            while segments(dir).count < 2 {
+                _ = try log.append(payload(20 + n, size: 100))
+                n += 1
+            }
+            #expect(inode(spare) == nil)
+            reusedFile = dir + "/" + segments(dir).last!
+            #expect(inode(reusedFile) == first)
+            _ = try log.append(payload(99, size: 50))
+        }
+        // Segment 1's old records are still in the file behind the new ones.
+        let bytes = [UInt8](FileManager.default.contents(atPath: reusedFile)!)
+        #expect(bytes.count == 32 + 5 * 208)
+        // Unseal it, as if the process had died before it moved on or closed.
+        var unsealed = bytes
+        for k in 16..<24 { unsealed[k] = 0 }
+        try Data(unsealed).write(to: URL(fileURLWithPath: reusedFile))
+        for sealed in [false, true] {
+            if sealed { try Data(bytes).write(to: URL(fileURLWithPath: reusedFile)) }
+            let reopened = try WriteAheadLog(directory: dir, maxSize: 1 << 20, segmentSize: 1024, fsync: true, logger: quietLogger)
+            let payloads = reopened.takeRecovered().map(\.payload)
+            // Record 10 on, then the small ones, then 99: none of segment 1's old records, and no complaint.
+            #expect(payloads.first == payload(10, size: 200))
+            #expect(payloads.last == payload(99, size: 50))
+            #expect(payloads.filter { $0.count == 200 }.count == 1)
+            #expect(reopened.recoveryProblems.isEmpty)
+        }
+    }
+
+    @Test func damageInsideAReusedSegmentIsReportedAsDamage() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let log = try WriteAheadLog(directory: dir, maxSize: 1 << 20, segmentSize: 512, fsync: false, logger: quietLogger)
+            // Records 0…4 (108 bytes framed) fill segment 1; 5 starts segment 2.
+            let seqs = try (0..<6).map { try log.append(payload($0)) }
+            log.acknowledge(Array(seqs.prefix(5)))  // the cursor moves into 2: 1 becomes the spare
+            for i in 0..<7 { _ = try log.append(payload(10 + i)) }  // 2 fills (5, 10…13), 3 reuses the spare (14…16)
+            #expect(segments(dir).count == 2)
+        }
+        // Closed, so segment 3 is sealed: damage inside it is damage, not its end.
+        let reused = segments(dir).last!
+        let file = dir + "/" + reused
+        var bytes = [UInt8](FileManager.default.contents(atPath: file)!)
+        bytes[32 + 108 + 8 + 10] ^= 0xFF  // the second record's payload
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
+        let reopened = try WriteAheadLog(directory: dir, maxSize: 1 << 20, segmentSize: 512, fsync: false, logger: quietLogger)
+        #expect(reopened.recoveryProblems.count == 1)
+        #expect(reopened.recoveryProblems.first?.contains(reused) == true)
+        #expect(reopened.recoveryProblems.first?.contains("checksum mismatch") == true)
+        #expect(reopened.recoveryProblems.first?.contains("byte offset 140") == true)
+        #expect(reopened.takeRecovered().map(\.payload) == [payload(5)] + (10...14).map { payload($0) })
+    }
+
+    @Test func segmentsOfTheFirstFormatAreStillRead() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // TGWAL001: the magic, then records with unmasked checksums.
+        var file = Array("TGWAL001".utf8)
+        for i in 0..<3 { file += WriteAheadLog.frame(payload(i)) }
+        try Data(file).write(to: URL(fileURLWithPath: dir + "/00000000000000000007.wal"))
+        let reopened = try WriteAheadLog(directory: dir, maxSize: 1 << 20, fsync: false, logger: quietLogger)
+        #expect(reopened.takeRecovered().map(\.payload) == (0..<3).map { payload($0) })
+        #expect(reopened.recoveryProblems.isEmpty)
+        #expect(segments(dir).last == "00000000000000000008.wal")
+    }
+
+    @Test func checksumMasksDifferForEveryNearbySegment() {
+        let masks = Set((1...100_000 as ClosedRange<UInt64>).map { WriteAheadLog.mask($0) })
+        #expect(masks.count == 100_000)
     }
 
     @Test func secondOpenOfTheSameDirectoryIsRefused() throws {
