@@ -184,25 +184,39 @@ def main():
                                             "--label", "ingest-null-grpc")
         gw.stop()
 
-        # ingest-persistent: the same load and pipeline with the nop
-        # exporter's sending queue on disk (the batch processor then works
-        # behind the queue), against the in-memory ingest-null above.
-        for label, fsync in (("ingest-persistent", "false"), ("ingest-persistent-fsync", "true")):
-            queue_dir = os.path.join(work, f"{label}-queue")
-            gw = Gateway(args.bin_dir, work, label,
-                         f'  nop: {{ sending_queue: {{ persistent: true, directory: "{queue_dir}", fsync: {fsync} }} }}')
-            results[label] = bench(args.bin_dir, "load", "--endpoint", gw.url, "--connections", conns,
-                                   "--duration", load_s, "--label", label)
-            in_memory = results["ingest-null"]["acked_spans_per_s"]
-            results[label]["ratio_vs_in_memory"] = results[label]["acked_spans_per_s"] / in_memory if in_memory else 0
-            gw.stop()
-
-        # The same closed loop with spanmetrics before the batch: its cost per span.
-        gw = Gateway(args.bin_dir, work, "spanmetrics", "  nop: {}",
-                     processors={"spanmetrics": "{ dimensions: [ { name: attr.0 } ] }"})
-        results["ingest-null-spanmetrics"] = bench(args.bin_dir, "load", "--endpoint", gw.url, "--connections", conns,
-                                                   "--duration", load_s, "--label", "ingest-null-spanmetrics")
-        gw.stop()
+        # The rows measured as a share of ingest-null (the persistent queue
+        # with each fsync policy, spanmetrics) alternate with it for a few
+        # rounds, each against its own round's in-memory figure, and the
+        # round with the median ratio is reported: one 10 s run moves by
+        # 10–20 % on this machine, so a lone denominator made these ratios
+        # swing past 100 %. Every round is in the JSON.
+        variants = {
+            "ingest-persistent": ("  nop: {{ sending_queue: {{ persistent: true, directory: \"{q}\", fsync: false }} }}", None),
+            "ingest-persistent-fsync": ("  nop: {{ sending_queue: {{ persistent: true, directory: \"{q}\", fsync: true }} }}", None),
+            "ingest-null-spanmetrics": ("  nop: {{}}", {"spanmetrics": "{ dimensions: [ { name: attr.0 } ] }"}),
+        }
+        ratio_rounds = {label: [] for label in variants}
+        for i in range(1 if q else 3):
+            if i > 0:
+                gw = Gateway(args.bin_dir, work, "null", "  nop: {}")
+                in_memory = bench(args.bin_dir, "load", "--endpoint", gw.url, "--connections", conns,
+                                  "--duration", load_s, "--label", "ingest-null")
+                gw.stop()
+            else:
+                in_memory = results["ingest-null"]
+            for label, (exporter, processors) in variants.items():
+                queue_dir = os.path.join(work, f"{label}-queue-{i}")
+                gw = Gateway(args.bin_dir, work, label, exporter.format(q=queue_dir), processors=processors)
+                run = bench(args.bin_dir, "load", "--endpoint", gw.url, "--connections", conns,
+                            "--duration", load_s, "--label", label)
+                gw.stop()
+                run["in_memory_spans_per_s"] = in_memory["acked_spans_per_s"]
+                run["ratio_vs_in_memory"] = (run["acked_spans_per_s"] / in_memory["acked_spans_per_s"]
+                                             if in_memory["acked_spans_per_s"] else 0)
+                ratio_rounds[label].append(run)
+        for label, runs in ratio_rounds.items():
+            results[label] = sorted(runs, key=lambda x: x["ratio_vs_in_memory"])[len(runs) // 2]
+            results[label + "-rounds"] = runs
 
         # ingest-postgres against raw COPY: the machine is shared and noisy
         # (VM neighbours, checkpoints), so the two alternate for a few rounds,
@@ -359,7 +373,12 @@ def write_report(path, r, quick, load_s, overload_s, conns):
     nj, ng, fw, fs = r["ingest-null-json"], r["ingest-null-grpc"], r["forward"], r["footprint-sidecar"]
     pq, pf = r["ingest-persistent"], r["ingest-persistent-fsync"]
     sm, pi, qy = r["ingest-null-spanmetrics"], r["ingest-postgres-indexed"], r["query"]
-    sm_ratio = sm["acked_spans_per_s"] / n["acked_spans_per_s"] if n["acked_spans_per_s"] else 0
+    sm_ratio = sm["ratio_vs_in_memory"]
+
+    def rounds_of(label):
+        runs = r[label + "-rounds"]
+        ratios = ", ".join(f"{x['ratio_vs_in_memory'] * 100:.0f}%" for x in runs)
+        return f"median of {len(runs)} rounds, each against an ingest-null run just before it (ratios {ratios})"
     pi_ratio = pi["landed_spans_per_s"] / p["landed_spans_per_s"] if p["landed_spans_per_s"] else 0
     cpu_ratio = p["server_cpu_us_per_span"] / c["server_cpu_us_per_span"] if c["server_cpu_us_per_span"] else 0
     draw = "no browser" if qy["page_draw_ms"] is None else f"{qy['page_draw_ms']:.0f} ms"
@@ -401,15 +420,17 @@ def write_report(path, r, quick, load_s, overload_s, conns):
         f"| ingest-persistent | {pq['acked_spans_per_s']:,.0f} spans/s acknowledged = "
         f"{pq['ratio_vs_in_memory']*100:.0f}% of ingest-null; p99 {pq['latency_ms']['p99']:.2f} ms | "
         f"OTLP/HTTP → nop with a persistent sending_queue, `fsync: false` (batching behind the log), closed loop, "
-        f"{load_s} s; statuses {pq['statuses']} | ≥ 80% of ingest-null | "
+        f"{load_s} s; statuses {pq['statuses']}; {rounds_of('ingest-persistent')} | ≥ 80% of ingest-null | "
         f"{verdict(pq['ratio_vs_in_memory'] >= 0.8)} |",
         f"| ingest-persistent-fsync | {pf['acked_spans_per_s']:,.0f} spans/s acknowledged = "
         f"{pf['ratio_vs_in_memory']*100:.0f}% of ingest-null; p99 {pf['latency_ms']['p99']:.2f} ms | "
-        f"as ingest-persistent with `fsync: true` (one fdatasync per group of requests); statuses {pf['statuses']} | "
+        f"as ingest-persistent with `fsync: true` (one fdatasync per group of requests); statuses {pf['statuses']}; "
+        f"{rounds_of('ingest-persistent-fsync')} | "
         f"≥ 50% of ingest-null | {verdict(pf['ratio_vs_in_memory'] >= 0.5)} |",
         f"| ingest-null-spanmetrics | {sm['acked_spans_per_s']:,.0f} spans/s acknowledged = {sm_ratio*100:.0f}% of "
         f"ingest-null; p99 {sm['latency_ms']['p99']:.2f} ms | OTLP/HTTP → spanmetrics (one extra dimension) → batch → "
-        f"nop, closed loop, {load_s} s; statuses {sm['statuses']} | ≥ 80% of ingest-null | {verdict(sm_ratio >= 0.8)} |",
+        f"nop, closed loop, {load_s} s; statuses {sm['statuses']}; {rounds_of('ingest-null-spanmetrics')} | "
+        f"≥ 80% of ingest-null | {verdict(sm_ratio >= 0.8)} |",
         f"| ingest-postgres | {p['landed_spans_per_s']:,.0f} spans/s landed ({p['acked_spans_per_s']:,.0f} acknowledged); "
         f"raw binary COPY of the same rows {c['rows_per_s']:,.0f} rows/s → {ingest_ratio*100:.0f}% | "
         f"OTLP/HTTP → batch → PostgreSQL, closed loop, {load_s} s; COPY: {c['connections']} connections × "
