@@ -521,6 +521,18 @@ def request_with_spans(n: int, **kwargs: Any) -> tuple[bytes, set[tuple[str, str
     return request.SerializeToString(), span_keys(request)
 
 
+def post_new_spans(gw: Any, count: int, spans_each: int) -> set[tuple[str, str]]:
+    """Posts `count` requests of `spans_each` new spans to `gw`, asserting
+    each is acknowledged (200); returns their (trace_id, span_id) hex keys."""
+    keys: set[tuple[str, str]] = set()
+    for _ in range(count):
+        body, request_keys = request_with_spans(spans_each)
+        r = gw.post(body)
+        assert r.status_code == 200, r.text
+        keys |= request_keys
+    return keys
+
+
 def span_keys(request: ExportTraceServiceRequest) -> set[tuple[str, str]]:
     return {
         (s.trace_id.hex(), s.span_id.hex())

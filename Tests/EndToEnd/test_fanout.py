@@ -12,7 +12,7 @@ from typing import Iterator
 
 import pytest
 
-from e2e_helpers import gateway_config, request_with_spans, wait_until
+from e2e_helpers import gateway_config, post_new_spans, request_with_spans, wait_until
 
 
 class HangingEndpoint:
@@ -76,11 +76,7 @@ def test_a_hanging_exporter_does_not_stall_the_other_exporter_of_its_pipeline(db
     config["service"]["pipelines"]["traces"]["exporters"] = ["postgres", "otlphttp/stuck"]
     gw = gateway(config)
 
-    sent: set[tuple[str, str]] = set()
-    for _ in range(20):
-        body, keys = request_with_spans(100)
-        assert gw.post(body).status_code == 200
-        sent |= keys
+    sent = post_new_spans(gw, 20, 100)
 
     # Every span reaches PostgreSQL while the other exporter is stuck in its
     # first request (its endpoint has the bytes of that request and nothing

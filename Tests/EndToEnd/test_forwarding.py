@@ -28,7 +28,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from e2e_helpers import PROTOBUF, READY_TIMEOUT, gateway_config, listening_port, request_with_spans, wait_until
+from e2e_helpers import (
+    PROTOBUF, READY_TIMEOUT, gateway_config, listening_port, post_new_spans, request_with_spans, wait_until,
+)
 
 
 def free_port() -> int:
@@ -207,11 +209,7 @@ def test_reused_queue_segments_replay_only_what_was_acknowledged_after_sigkill(d
     config = sidecar_config(f"http://127.0.0.1:{port}", queue_dir, max_size="1MiB", fsync=True)
     central = gateway(gateway_config(db.dsn), port=port)
     sidecar = gateway(config)
-    exported: set[tuple[str, str]] = set()
-    for _ in range(40):
-        body, keys = request_with_spans(100)
-        assert sidecar.post(body).status_code == 200
-        exported |= keys
+    exported = post_new_spans(sidecar, 40, 100)
     db.wait_for_spans(len(exported), timeout=30)
     spare = queue_dir / "otlphttp" / "spare"
     wait_until(spare.exists, 10, "an exported segment kept as the spare")
@@ -221,9 +219,7 @@ def test_reused_queue_segments_replay_only_what_was_acknowledged_after_sigkill(d
     queued: set[tuple[str, str]] = set()
 
     def queue_request() -> None:
-        body, keys = request_with_spans(100)
-        assert sidecar.post(body).status_code == 200
-        queued.update(keys)
+        queued.update(post_new_spans(sidecar, 1, 100))
 
     # Until a new segment takes the spare's file, then two records more: the
     # process dies while writing the reused segment, before it is sealed,
@@ -259,11 +255,7 @@ def test_corrupt_queue_tail_is_logged_and_skipped_and_the_rest_kept(db, gateway,
     queue_dir = tmp_path / "queue"
     config = sidecar_config(f"http://127.0.0.1:{port}", queue_dir)
     sidecar = gateway(config)
-    kept: set[tuple[str, str]] = set()
-    for _ in range(3):
-        body, keys = request_with_spans(10)
-        assert sidecar.post(body).status_code == 200
-        kept |= keys
+    kept = post_new_spans(sidecar, 3, 10)
     last_body, last_keys = request_with_spans(10)
     assert sidecar.post(last_body).status_code == 200
     sidecar.stop(signal.SIGKILL)
