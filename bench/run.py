@@ -38,6 +38,11 @@ def bench(bin_dir, *args):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def median_by(runs, key):
+    """The run whose `key` is the median (the upper one of an even count)."""
+    return sorted(runs, key=lambda run: run[key])[len(runs) // 2]
+
+
 def free_port():
     return int(sh("scripts/pg", "free-port"))
 
@@ -217,10 +222,10 @@ def main():
                                              if in_memory["acked_spans_per_s"] else 0)
                 ratio_rounds[label].append(run)
         for label, runs in ratio_rounds.items():
-            results[label] = sorted(runs, key=lambda x: x["ratio_vs_in_memory"])[len(runs) // 2]
+            results[label] = median_by(runs, "ratio_vs_in_memory")
             results[label + "-rounds"] = runs
         # ingest-null itself: the median of its runs (the first, and one per round).
-        results["ingest-null"] = sorted(null_runs, key=lambda x: x["acked_spans_per_s"])[len(null_runs) // 2]
+        results["ingest-null"] = median_by(null_runs, "acked_spans_per_s")
         results["ingest-null-rounds"] = null_runs
 
         # ingest-postgres against raw COPY: the machine is shared and noisy
@@ -248,7 +253,7 @@ def main():
             ratio = ingest["landed_spans_per_s"] / copy["rows_per_s"] if copy["rows_per_s"] else 0
             rounds.append({"ratio": ratio, "landed_spans_per_s": ingest["landed_spans_per_s"],
                            "copy_rows_per_s": copy["rows_per_s"], "ingest": ingest, "copy": copy})
-        middle = sorted(rounds, key=lambda r: r["ratio"])[len(rounds) // 2]
+        middle = median_by(rounds, "ratio")
         results["ingest-postgres"], results["copy"] = middle["ingest"], middle["copy"]
         results["ingest-postgres-rounds"] = [{k: r[k] for k in ("ratio", "landed_spans_per_s", "copy_rows_per_s")}
                                              for r in rounds]
@@ -380,10 +385,13 @@ def write_report(path, r, quick, load_s, overload_s, conns):
     sm, pi, qy = r["ingest-null-spanmetrics"], r["ingest-postgres-indexed"], r["query"]
     sm_ratio = sm["ratio_vs_in_memory"]
     null_runs = ", ".join(f"{x['acked_spans_per_s'] / 1000:,.0f}k" for x in r["ingest-null-rounds"])
+    null_runs = f"median of {len(r['ingest-null-rounds'])} runs ({null_runs})" if len(r["ingest-null-rounds"]) > 1 else "one run"
 
     def rounds_of(label):
         runs = r[label + "-rounds"]
         ratios = ", ".join(f"{x['ratio_vs_in_memory'] * 100:.0f}%" for x in runs)
+        if len(runs) == 1:
+            return f"one round (ratio {ratios})"
         return f"median of {len(runs)} rounds, each against an ingest-null run just before it (ratios {ratios})"
     pi_ratio = pi["landed_spans_per_s"] / p["landed_spans_per_s"] if p["landed_spans_per_s"] else 0
     cpu_ratio = p["server_cpu_us_per_span"] / c["server_cpu_us_per_span"] if c["server_cpu_us_per_span"] else 0
@@ -416,8 +424,7 @@ def write_report(path, r, quick, load_s, overload_s, conns):
         f"which rates on a shared machine swing around by ±10 points | ≥ 70% of arena unpack | "
         f"{verdict(d['cpu_ratio_vs_arena'] >= 0.7)} |",
         f"| ingest-null | {n['acked_spans_per_s']:,.0f} spans/s acknowledged; p99 {n['latency_ms']['p99']:.2f} ms | "
-        f"OTLP/HTTP → batch → nop, closed loop, {load_s} s; statuses {n['statuses']}; median of "
-        f"{len(r['ingest-null-rounds'])} runs ({null_runs}) | ≥ 300,000 spans/s | "
+        f"OTLP/HTTP → batch → nop, closed loop, {load_s} s; statuses {n['statuses']}; {null_runs} | ≥ 300,000 spans/s | "
         f"{verdict(n['acked_spans_per_s'] >= 300000)} |",
         f"| ingest-null-json | {nj['acked_spans_per_s']:,.0f} spans/s acknowledged; p99 {nj['latency_ms']['p99']:.2f} ms | "
         f"OTLP/HTTP JSON → batch → nop, closed loop, {load_s} s; statuses {nj['statuses']} | — | — |",
