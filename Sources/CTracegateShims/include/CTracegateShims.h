@@ -44,26 +44,52 @@ int tg_crc32c_available(void);
 /// when tg_crc32c_available() returned 1.
 uint32_t tg_crc32c(const void *bytes, size_t count);
 
-/// A 64-bit hash of `n` bytes, eight bytes per multiply, for the decoder's
-/// string table. Never 0, which marks an empty slot.
-static inline uint64_t tg_bytes_hash(const char *s, size_t n) {
+/// For the decoder's string table, in one pass over `n` >= 8 bytes: their
+/// tg_bytes_flags (the return value) and a 64-bit hash of them (`*hash`, never
+/// 0, which marks an empty slot), eight bytes per multiply. A tail shorter
+/// than eight bytes is read as the last eight bytes, overlapping the word
+/// before: one load instead of a copy of a variable length (a call to memcpy).
+static inline unsigned tg_bytes_flags_hash(const void *data, size_t n, uint64_t *hash) {
+    const unsigned char *p = (const unsigned char *)data;
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)n;
-    const unsigned char *p = (const unsigned char *)s;
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
+    uint64_t any = 0, zero = 0, w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __builtin_memcpy(&w, p + i, 8);
+        any |= w;
+        zero |= (w - ones) & ~w & highs;
         h = (h ^ w) * 0xff51afd7ed558ccdULL;
         h ^= h >> 32;
-        p += 8;
-        n -= 8;
     }
-    if (n > 0) {
-        uint64_t w = 0;
-        memcpy(&w, p, n);
+    if (i < n) {
+        __builtin_memcpy(&w, p + n - 8, 8);
+        any |= w;
+        zero |= (w - ones) & ~w & highs;
         h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
         h ^= h >> 29;
     }
-    return h | 1;
+    *hash = h | 1;
+    return (zero ? 1u : 0u) | ((any & highs) ? 2u : 0u);
+}
+
+/// Whether `n` >= 8 bytes at `a` and `b` are equal, compared a word at a time
+/// (the last word overlapping the one before), without a call to memcmp.
+static inline int tg_bytes_equal(const void *a, const void *b, size_t n) {
+    const unsigned char *p = (const unsigned char *)a, *q = (const unsigned char *)b;
+    uint64_t x, y, diff = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __builtin_memcpy(&x, p + i, 8);
+        __builtin_memcpy(&y, q + i, 8);
+        diff |= x ^ y;
+    }
+    if (i < n) {
+        __builtin_memcpy(&x, p + n - 8, 8);
+        __builtin_memcpy(&y, q + n - 8, 8);
+        diff |= x ^ y;
+    }
+    return diff == 0;
 }
 
 /// The length of the NUL-terminated string `s` and, when it is shorter than 16

@@ -1,10 +1,6 @@
 import CProtobufC
 import CTracegateShims
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Makes the strings of one request into Swift strings, once per distinct
 /// value: attribute keys, service and span names and many attribute values
 /// repeat across the spans of a request, and a hit costs a hash and a compare
@@ -51,7 +47,7 @@ final class StringTable {
     /// Initialized only where the slot is occupied: a table made for a small
     /// request costs a memset, not hundreds of string stores and releases.
     private let shortStrings: UnsafeMutablePointer<String>
-    /// Hash 0 marks an empty slot (tg_bytes_hash is never 0); `lengths`,
+    /// Hash 0 marks an empty slot (tg_bytes_flags_hash's hash is never 0); `lengths`,
     /// `bytes` and `strings` are initialized only where it is not 0.
     private let hashes: UnsafeMutablePointer<UInt64>
     private let lengths: UnsafeMutablePointer<Int>
@@ -147,24 +143,29 @@ final class StringTable {
     func string(_ bytes: UnsafeRawBufferPointer) -> String {
         let length = bytes.count
         if length == 0 { return "" }
-        let flags = tg_bytes_flags(bytes.baseAddress, length)
-        if flags != 0 { return repairing(bytes, flags: flags) }
         // Up to 15 bytes a String lives inline, without allocation: making it
         // is cheaper than hashing it.
-        if length <= 15 || length > Self.maxLength { return String(decoding: bytes, as: UTF8.self) }
-        let hash = tg_bytes_hash(bytes.baseAddress!.assumingMemoryBound(to: CChar.self), length)
+        if length <= 15 || length > Self.maxLength {
+            let flags = tg_bytes_flags(bytes.baseAddress, length)
+            if flags != 0 { return repairing(bytes, flags: flags) }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        let base = bytes.baseAddress!
+        var hash: UInt64 = 0
+        let flags = tg_bytes_flags_hash(base, length, &hash)
+        if flags != 0 { return repairing(bytes, flags: flags) }
         let slot = Int(truncatingIfNeeded: hash) & (Self.slotCount - 1)
         let kept = self.bytes + slot * Self.maxLength
         // The hash mixes in the length, and equal hashes are checked byte by
         // byte against the copy: a hit is always the same bytes.
-        if hashes[slot] == hash && lengths[slot] == length && memcmp(kept, bytes.baseAddress!, length) == 0 {
+        if hashes[slot] == hash && lengths[slot] == length && tg_bytes_equal(kept, base, length) != 0 {
             return strings[slot]
         }
         let s = String(decoding: bytes, as: UTF8.self)
         if hashes[slot] == 0 { (strings + slot).initialize(to: s) } else { strings[slot] = s }
         hashes[slot] = hash
         lengths[slot] = length
-        kept.copyMemory(from: bytes.baseAddress!, byteCount: length)
+        kept.copyMemory(from: base, byteCount: length)
         return s
     }
 }

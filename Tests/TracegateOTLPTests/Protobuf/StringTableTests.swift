@@ -64,6 +64,40 @@ import Glibc
         }
     }
 
+    /// Strings of 16 to 128 bytes are hashed, checked for NUL and non-ASCII
+    /// bytes, and compared with the cached copy a word at a time, the last
+    /// word overlapping the one before: strings that differ in one byte,
+    /// wherever it is, stay apart, and an odd byte anywhere is repaired.
+    @Test func longBytesThatDifferInOneByteOrHoldAnOddByteAnywhere() {
+        func string(_ table: StringTable, _ bytes: [UInt8]) -> String {
+            var copy = bytes
+            return copy.withUnsafeMutableBufferPointer { table.string(ProtobufCBinaryData(len: $0.count, data: $0.baseAddress)) }
+        }
+        for length in [16, 17, 23, 24, 25, 31, 40, 127, 128, 129] {
+            let plain = (0..<length).map { UInt8(ascii: "a") + UInt8($0 % 26) }
+            let table = StringTable()
+            for round in 0..<2 {
+                #expect(string(table, plain) == String(decoding: plain, as: UTF8.self))
+                for position in 0..<length {
+                    var bytes = plain
+                    bytes[position] = UInt8(ascii: "Z")
+                    #expect(string(table, bytes) == String(decoding: bytes, as: UTF8.self), "length \(length), round \(round), at \(position)")
+                }
+            }
+            #expect(table.repaired == 0)
+            for position in 0..<length {
+                for odd: UInt8 in [0x00, 0xC3] {
+                    var bytes = plain
+                    bytes[position] = odd
+                    let expected = String(decoding: bytes.map { $0 == 0 ? [0xEF, 0xBF, 0xBD] : [$0] }.joined(), as: UTF8.self)
+                    let repairedBefore = table.repaired
+                    #expect(string(table, bytes) == expected, "length \(length), \(odd) at \(position)")
+                    #expect(table.repaired == repairedBefore + 1)
+                }
+            }
+        }
+    }
+
     @Test func repeatedStringsAreServedFromTheCacheUnchanged() {
         let table = StringTable()
         let words = ["http.method", "http.request.method", "GET", "user-00042", "/api/orders/{order_id}/items", "é", "日本語のキー"]
