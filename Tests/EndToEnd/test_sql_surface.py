@@ -287,6 +287,16 @@ def test_waterfall_view_walks_only_the_trace_asked_for(db, tracegate_bin):
         "trace_spans_20240310", "trace_spans_20240311", "trace_spans_default"}, plan
     assert all(line.endswith(" loops=1)") for line in probes), plan
     assert plan.splitlines()[0].endswith("(actual rows=8 loops=1)"), plan
+    # Since migration 7 the index is a hash index (cheaper to insert into for
+    # every stored trace); an IN list reaches it too, through a bitmap.
+    assert db.scalar("SELECT a.amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam"
+                     " WHERE c.relname = 'traces_trace_id_hex'") == "hash"
+    with db.connect() as conn:
+        conn.execute("SET enable_seqscan = off")
+        plan = "\n".join(r[0] for r in conn.execute(
+            "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)"
+            " SELECT * FROM trace_waterfall WHERE trace_id IN (%s, %s)", (TRACE_A, TRACE_C)).fetchall())
+    assert "Bitmap Index Scan on traces_trace_id_hex" in plan and "Seq Scan on traces" not in plan, plan
 
 
 def test_waterfall_shows_spans_whose_parents_loop_last_without_depth(db, tracegate_bin):
@@ -609,8 +619,9 @@ def test_migrate_up_down_up_with_the_surface_in_place(db, tracegate_bin):
 
     assert migrate(tracegate_bin, db, "down") == ["reverted 3 sql_surface"]
     assert db.query(CATALOG) == before
-    assert migrate(tracegate_bin, db, "status")[-4:] == ["pending 3 sql_surface", "pending 4 notification_outbox",
-                                                         "pending 5 service_graph", "pending 6 query_api"]
+    assert migrate(tracegate_bin, db, "status")[-5:] == ["pending 3 sql_surface", "pending 4 notification_outbox",
+                                                         "pending 5 service_graph", "pending 6 query_api",
+                                                         "pending 7 traces_trace_id_hash"]
 
     assert migrate(tracegate_bin, db, "up", "--to", "3") == ["applied 3 sql_surface"]
     assert db.query(CATALOG) == after

@@ -189,6 +189,7 @@ public enum Migrations {
         notifications,
         serviceGraph,
         queryAPI,
+        traceIDHash,
     ]
 
     /// `trace_spans` with hex ids and enum names. Migrations 1 and 2 both
