@@ -36,15 +36,16 @@ import Synchronization
 ///   a torn or missing cursor replays from the oldest segment (at-least-once).
 /// - `lock`: held with `flock` while open, so two processes cannot share a log.
 ///
-/// Durability: `appendGroup` returns after one `write(2)` of all its records,
-/// so they survive the process being killed (they are in the page cache);
-/// with `fsync: true` it also `fdatasync`s once for the group, so they
-/// survive a power loss. Recovery stops reading a segment at the first record
-/// whose length or checksum is wrong (a write torn by a crash, or a damaged
-/// file), logs the file and byte offset and how much it skipped, and keeps
-/// every record before it; where a reused segment that was never sealed
-/// ends that way, that is its end, not damage. New records always go to a
-/// fresh segment (the spare, or a new file).
+/// Durability: `appendGroup` returns once all its records are written (one
+/// `pwritev(2)`, continued where a short write stopped), so they survive
+/// the process being killed (they are in the page cache); with `fsync: true`
+/// it also `fdatasync`s once for the group, so they survive a power loss.
+/// Recovery stops reading a segment at the first record whose length or
+/// checksum is wrong (a write torn by a crash, or a damaged file), logs the
+/// file and byte offset and how much it skipped, and keeps every record
+/// before it; where a reused segment that was never sealed ends that way,
+/// that is its end, not damage. New records always go to a fresh segment
+/// (the spare, or a new file).
 ///
 /// Thread-safe, with three locks so that the two sides never wait for each
 /// other's I/O: `tail` (the segment being written) is held by an append for
@@ -215,7 +216,7 @@ public final class WriteAheadLog: Sendable {
         try appendGroup([Self.frame(payload)])[0]
     }
 
-    /// Appends records framed by `frame` with one `write(2)` (and one
+    /// Appends records framed by `frame` with one `pwritev(2)` (and one
     /// `fdatasync` with `fsync`), and returns their sequence numbers, in
     /// order. All or nothing for the caller: on an error none of them is
     /// pending (some may be whole on disk and replayed after a restart:
@@ -224,28 +225,36 @@ public final class WriteAheadLog: Sendable {
         guard !records.isEmpty else { return [] }
         return try tail.withLock { (tail: inout Tail) throws(OpenError) -> [UInt64] in
             if tail.offset >= UInt64(segmentSize) { try startSegment(tail.segment + 1, &tail) }
-            var bytes: [UInt8]
-            if records.count == 1 {
-                bytes = records[0]
-            } else {
-                bytes = []
-                bytes.reserveCapacity(records.reduce(0) { $0 + $1.count })
-                for record in records { bytes += record }
-            }
             let segment = tail.segment
             let first = tail.offset
-            // Each checksum masked with this segment's number (see the layout above).
+            // Each checksum masked with this segment's number (see the layout
+            // above). A group of records is copied into one buffer and masked
+            // there; a lone record (most groups) is not copied: its masked
+            // 8-byte header and the rest of it go out with one pwritev.
             let mask = Self.mask(segment)
-            bytes.withUnsafeMutableBytes { raw in
-                var at = 0
-                for record in records {
-                    let crc = raw.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self)
-                    raw.storeBytes(of: (UInt32(littleEndian: crc) ^ mask).littleEndian, toByteOffset: at + 4, as: UInt32.self)
-                    at += record.count
-                }
-            }
+            let byteCount = records.reduce(0) { $0 + $1.count }
             do throws(OpenError) {
-                try Self.writeAll(tail.fd, bytes, at: first, directory: directory)
+                let status: Int32
+                if records.count == 1 {
+                    let record = records[0]
+                    var header = [UInt8](record[0..<Self.recordOverhead])
+                    Self.maskChecksum(&header, at: 0, mask)
+                    status = header.withUnsafeBytes { h in
+                        record.withUnsafeBytes { r in
+                            Self.writeAll(tail.fd, [h, UnsafeRawBufferPointer(rebasing: r[Self.recordOverhead...])], at: first)
+                        }
+                    }
+                } else {
+                    var bytes: [UInt8] = []
+                    bytes.reserveCapacity(byteCount)
+                    for record in records {
+                        let at = bytes.count
+                        bytes += record
+                        Self.maskChecksum(&bytes, at: at, mask)
+                    }
+                    status = bytes.withUnsafeBytes { Self.writeAll(tail.fd, [$0], at: first) }
+                }
+                if status != 0 { throw OpenError(description: "write to \(directory) failed: \(Self.errnoText(status))") }
                 if fsync && fdatasync(tail.fd) != 0 { throw OpenError(description: "fdatasync failed: \(Self.errnoText())") }
             } catch {
                 // Part of the group may be in the file; recovery stops there.
@@ -254,12 +263,12 @@ public final class WriteAheadLog: Sendable {
                 tail.offset = UInt64(max(segmentSize, Self.headerSize + 1))
                 throw error
             }
-            tail.offset += UInt64(bytes.count)
+            tail.offset += UInt64(byteCount)
             tail.end = tail.offset
             let end = tail.offset
             return ledger.withLock { l in
-                l.segmentSizes[segment, default: 0] += bytes.count
-                l.diskBytes += bytes.count
+                l.segmentSizes[segment, default: 0] += byteCount
+                l.diskBytes += byteCount
                 var sequences: [UInt64] = []
                 sequences.reserveCapacity(records.count)
                 var at = first
@@ -594,14 +603,44 @@ public final class WriteAheadLog: Sendable {
     }
 
     private static func writeAll(_ fd: Int32, _ bytes: [UInt8], at offset: UInt64, directory: String) throws(OpenError) {
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done)) }
+        let status = bytes.withUnsafeBytes { writeAll(fd, [$0], at: offset) }
+        if status != 0 { throw OpenError(description: "write to \(directory) failed: \(errnoText(status))") }
+    }
+
+    /// Writes `pieces` one after another at `offset` with pwritev, again from
+    /// where a short write stopped; 0 when all are written, else the errno.
+    private static func writeAll(_ fd: Int32, _ pieces: [UnsafeRawBufferPointer], at offset: UInt64) -> Int32 {
+        var vectors = pieces.compactMap { piece in
+            piece.count > 0 ? iovec(iov_base: UnsafeMutableRawPointer(mutating: piece.baseAddress), iov_len: piece.count) : nil
+        }
+        var next = 0
+        var at = off_t(offset)
+        while next < vectors.count {
+            let n = vectors.withUnsafeMutableBufferPointer { v in pwritev(fd, v.baseAddress! + next, Int32(v.count - next), at) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw OpenError(description: "write to \(directory) failed: \(errnoText())")
+                return errno
             }
-            done += n
+            if n == 0 { return EIO }
+            at += off_t(n)
+            var left = n
+            while next < vectors.count && left >= vectors[next].iov_len {
+                left -= vectors[next].iov_len
+                next += 1
+            }
+            if left > 0 {
+                vectors[next].iov_base += left
+                vectors[next].iov_len -= left
+            }
+        }
+        return 0
+    }
+
+    /// XORs the checksum of the record at `at` in `bytes` with `mask`.
+    private static func maskChecksum(_ bytes: inout [UInt8], at: Int, _ mask: UInt32) {
+        bytes.withUnsafeMutableBytes { raw in
+            let crc = raw.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self)
+            raw.storeBytes(of: (UInt32(littleEndian: crc) ^ mask).littleEndian, toByteOffset: at + 4, as: UInt32.self)
         }
     }
 
@@ -612,7 +651,7 @@ public final class WriteAheadLog: Sendable {
         return directory + "/" + String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".wal"
     }
 
-    private static func errnoText() -> String { String(cString: strerror(errno)) }
+    private static func errnoText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
 
     private static func appendLE(_ v: UInt32, to out: inout [UInt8]) {
         for shift in stride(from: 0, to: 32, by: 8) { out.append(UInt8(truncatingIfNeeded: v >> UInt32(shift))) }
