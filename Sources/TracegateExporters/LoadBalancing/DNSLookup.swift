@@ -42,19 +42,24 @@ enum DNSLookup {
                 addr.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
                     var a = sin.pointee.sin_addr
                     if inet_ntop(AF_INET, &a, &buffer, socklen_t(buffer.count)) != nil {
-                        out.insert("\(String(cString: buffer)):\(port)")
+                        out.insert("\(Self.text(buffer)):\(port)")
                     }
                 }
             } else if info.pointee.ai_family == AF_INET6, let addr = info.pointee.ai_addr {
                 addr.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
                     var a = sin6.pointee.sin6_addr
                     if inet_ntop(AF_INET6, &a, &buffer, socklen_t(buffer.count)) != nil {
-                        out.insert("[\(String(cString: buffer))]:\(port)")
+                        out.insert("[\(Self.text(buffer))]:\(port)")
                     }
                 }
             }
             node = info.pointee.ai_next
         }
         return out.sorted()
+    }
+
+    /// The text inet_ntop wrote into `buffer`, up to its NUL.
+    private static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
