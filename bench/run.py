@@ -293,6 +293,7 @@ def main():
             gw.stop()
 
         dsn = pg.fresh_db("bench_latency")
+        pg.psql("CHECKPOINT")
         gw = Gateway(args.bin_dir, work, "latency", f'  postgres: {{ dsn: "{dsn}" }}')
         results["latency"] = bench(args.bin_dir, "load", "--endpoint", gw.url, "--connections", conns,
                                    "--duration", load_s, "--rate", int(sustainable / 2), "--dsn", dsn,
@@ -300,6 +301,7 @@ def main():
         gw.stop()
 
         dsn = pg.fresh_db("bench_overload")
+        pg.psql("CHECKPOINT")
         gw = Gateway(args.bin_dir, work, "overload", f'  postgres: {{ dsn: "{dsn}" }}')
         results["overload"] = bench(args.bin_dir, "load", "--endpoint", gw.url, "--connections", conns,
                                     "--duration", overload_s, "--rate", int(sustainable * 2), "--dsn", dsn,
@@ -310,6 +312,7 @@ def main():
         # forward: load → sidecar (otlphttp exporter) → gateway (postgres), both
         # tracegate processes on this machine; landed = rows in the gateway's database.
         dsn = pg.fresh_db("bench_forward")
+        pg.psql("CHECKPOINT")
         central = Gateway(args.bin_dir, work, "forward-gateway", f'  postgres: {{ dsn: "{dsn}" }}')
         sidecar = Gateway(args.bin_dir, work, "forward-sidecar",
                           f'  otlphttp: {{ endpoint: "{central.base_url}", compression: gzip }}')
