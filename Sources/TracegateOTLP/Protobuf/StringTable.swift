@@ -91,9 +91,14 @@ final class StringTable {
     /// The string of a protobuf `bytes` field (every string field of our
     /// protos is declared `bytes`, which has the same wire format and keeps
     /// the length that protobuf-c's NUL-terminated `string` loses).
+    @inline(__always)
     func string(_ data: ProtobufCBinaryData) -> String {
-        let length = data.len
-        guard length > 0, let pointer = data.data else { return "" }
+        // Empty fields (trace state, most status messages) cost no call.
+        guard data.len > 0, let pointer = data.data else { return "" }
+        return nonEmpty(pointer, data.len)
+    }
+
+    private func nonEmpty(_ pointer: UnsafeMutablePointer<UInt8>, _ length: Int) -> String {
         if length < 16 {
             var low: UInt64 = 0
             var high: UInt64 = 0
