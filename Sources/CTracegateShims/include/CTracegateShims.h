@@ -44,6 +44,14 @@ int tg_crc32c_available(void);
 /// when tg_crc32c_available() returned 1.
 uint32_t tg_crc32c(const void *bytes, size_t count);
 
+/// The high bit of each byte of `w` that is zero (and possibly of bytes above
+/// the lowest zero byte, which are then wrongly marked): nonzero exactly when
+/// `w` holds a zero byte, and exact for the lowest one. The scans below use it
+/// to find a NUL eight bytes at a time.
+static inline uint64_t tg_zero_bytes(uint64_t w) {
+    return (w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL;
+}
+
 /// For the decoder's string table, in one pass over `n` >= 8 bytes: their
 /// tg_bytes_flags (the return value) and a 64-bit hash of them (`*hash`, never
 /// 0, which marks an empty slot), eight bytes per multiply. A tail shorter
@@ -51,21 +59,21 @@ uint32_t tg_crc32c(const void *bytes, size_t count);
 /// before: one load instead of a copy of a variable length (a call to memcpy).
 static inline unsigned tg_bytes_flags_hash(const void *data, size_t n, uint64_t *hash) {
     const unsigned char *p = (const unsigned char *)data;
-    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    const uint64_t highs = 0x8080808080808080ULL;
     uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)n;
     uint64_t any = 0, zero = 0, w;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __builtin_memcpy(&w, p + i, 8);
         any |= w;
-        zero |= (w - ones) & ~w & highs;
+        zero |= tg_zero_bytes(w);
         h = (h ^ w) * 0xff51afd7ed558ccdULL;
         h ^= h >> 32;
     }
     if (i < n) {
         __builtin_memcpy(&w, p + n - 8, 8);
         any |= w;
-        zero |= (w - ones) & ~w & highs;
+        zero |= tg_zero_bytes(w);
         h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
         h ^= h >> 29;
     }
@@ -109,18 +117,17 @@ static inline size_t tg_cstr_scan(const char *s, uint64_t *low, uint64_t *high) 
     *low = 0;
     *high = 0;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     if (((uintptr_t)s & 4095u) <= 4096u - 16u) {
         uint64_t a, b;
         __builtin_memcpy(&a, s, 8);
-        uint64_t zero = (a - ones) & ~a & highs;
+        uint64_t zero = tg_zero_bytes(a);
         if (zero != 0) {
             size_t n = (size_t)__builtin_ctzll(zero) >> 3;
             *low = n == 0 ? 0 : a & (~0ULL >> (64 - 8 * n));
             return n;
         }
         __builtin_memcpy(&b, s + 8, 8);
-        zero = (b - ones) & ~b & highs;
+        zero = tg_zero_bytes(b);
         if (zero != 0) {
             size_t n = (size_t)__builtin_ctzll(zero) >> 3;
             *low = a;
@@ -194,13 +201,13 @@ int tg_otlp_check_nesting(const uint8_t *data, size_t size, int limit, tg_nestin
 /// Bit 0: the `n` bytes hold a NUL; bit 1: a byte above 0x7F (maybe not UTF-8).
 static inline unsigned tg_bytes_flags(const void *data, size_t n) {
     const unsigned char *p = (const unsigned char *)data;
-    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    const uint64_t highs = 0x8080808080808080ULL;
     uint64_t any = 0, zero = 0;
     while (n >= 8) {
         uint64_t w;
         memcpy(&w, p, 8);
         any |= w;
-        zero |= (w - ones) & ~w & highs;
+        zero |= tg_zero_bytes(w);
         p += 8;
         n -= 8;
     }
@@ -242,17 +249,17 @@ static inline unsigned tg_short_words(const void *data, size_t n, uint64_t *low,
     }
     *low = a;
     *high = b;
-    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    const uint64_t highs = 0x8080808080808080ULL;
     unsigned flags = ((a | b) & highs) ? 2u : 0u;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     /* A NUL among the first n bytes: the lowest zero byte of the zero-padded
      * sixteen lies below n (the zero-byte test is exact for the lowest one). */
-    uint64_t za = (a - ones) & ~a & highs;
+    uint64_t za = tg_zero_bytes(a);
     size_t first_zero;
     if (za != 0) {
         first_zero = (size_t)__builtin_ctzll(za) >> 3;
     } else {
-        uint64_t zb = (b - ones) & ~b & highs;
+        uint64_t zb = tg_zero_bytes(b);
         first_zero = zb != 0 ? 8 + ((size_t)__builtin_ctzll(zb) >> 3) : 16;
     }
     if (first_zero < n) flags |= 1u;

@@ -47,8 +47,8 @@ final class StringTable {
     /// Initialized only where the slot is occupied: a table made for a small
     /// request costs a memset, not hundreds of string stores and releases.
     private let shortStrings: UnsafeMutablePointer<String>
-    /// Hash 0 marks an empty slot (tg_bytes_flags_hash's hash is never 0); `lengths`,
-    /// `bytes` and `strings` are initialized only where it is not 0.
+    /// Hash 0 marks an empty slot (tg_bytes_flags_hash never gives 0);
+    /// `lengths`, `bytes` and `strings` are initialized only where it is not 0.
     private let hashes: UnsafeMutablePointer<UInt64>
     private let lengths: UnsafeMutablePointer<Int>
     private let bytes: UnsafeMutableRawPointer
